@@ -1,0 +1,119 @@
+//! [`ReactorTcp`], [`Connector`] and [`ListeningPort`]: Twisted's
+//! `IReactorTCP`, `IConnector`, `IListeningPort`.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::error::{CannotListenError, NotConnectingError};
+use crate::interfaces::DynProtocolFactory;
+use crate::{Address, Deferred};
+
+/// Twisted's default listen backlog.
+pub const DEFAULT_BACKLOG: u32 = 50;
+
+/// Twisted's default connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a [`Connector`] is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorState {
+    /// Not connecting and not connected.
+    Disconnected,
+    /// A connection attempt is under way.
+    Connecting,
+    /// Connected.
+    Connected,
+}
+
+/// An outgoing connection made by `connect_tcp`/`connect_unix`: Twisted's
+/// `IConnector`.
+pub trait Connector {
+    /// Abandons the attempt under way; the factory's
+    /// `client_connection_failed` gets a [`UserError`](crate::error::UserError).
+    ///
+    /// # Errors
+    ///
+    /// [`NotConnectingError`] if no attempt is under way.
+    fn stop_connecting(&self) -> Result<(), NotConnectingError>;
+
+    /// Stops connecting, or drops the connection if connected.
+    fn disconnect(&self);
+
+    /// Starts a new attempt (from the factory's failure hooks, a retry).
+    fn connect(&self);
+
+    /// Where it connects to (Twisted's `getDestination`).
+    fn destination(&self) -> Address;
+
+    /// Its current state.
+    fn state(&self) -> ConnectorState;
+}
+
+/// A listening socket: Twisted's `IListeningPort`.
+pub trait ListeningPort {
+    /// Starts listening again after [`stop_listening`](ListeningPort::stop_listening).
+    ///
+    /// # Errors
+    ///
+    /// [`CannotListenError`] if the address cannot be bound.
+    fn start_listening(&self) -> Result<(), CannotListenError>;
+
+    /// Stops accepting; fires once the socket is closed and the factory's
+    /// `do_stop` ran.
+    fn stop_listening(&self) -> Deferred<()>;
+
+    /// The address it listens on (with the real port when asked for port 0).
+    fn host(&self) -> Address;
+}
+
+/// TCP: Twisted's `IReactorTCP`.
+///
+/// # Examples
+///
+/// Code that opens sockets takes the trait, so a test can hand it
+/// `testing::MemoryReactor` and inspect what it asked for:
+///
+/// ```
+/// use std::rc::Rc;
+/// use torsion_reactor::{Factory, Protocol, ReactorTcp, DEFAULT_BACKLOG};
+///
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, _data: &[u8]) {}
+/// }
+///
+/// fn serve(reactor: &dyn ReactorTcp) -> Result<(), torsion_reactor::error::CannotListenError> {
+///     let port = reactor.listen_tcp(0, Rc::new(Factory::for_protocol(|| Echo)), DEFAULT_BACKLOG, "127.0.0.1")?;
+///     log::info!("listening on {}", port.host());
+///     Ok(())
+/// }
+/// # let _ = serve;
+/// ```
+pub trait ReactorTcp {
+    /// Listens on `interface:port` (`""` = all IPv4 interfaces, `"::"` = all
+    /// IPv6; port 0 = any free port) (Twisted's `listenTCP`).
+    ///
+    /// # Errors
+    ///
+    /// [`CannotListenError`] naming the address, with the OS error.
+    fn listen_tcp(
+        &self,
+        port: u16,
+        factory: Rc<dyn DynProtocolFactory>,
+        backlog: u32,
+        interface: &str,
+    ) -> Result<Rc<dyn ListeningPort>, CannotListenError>;
+
+    /// Connects to `host:port` (Twisted's `connectTCP`). Failures, including
+    /// `timeout` expiring, arrive through the factory's
+    /// `client_connection_failed`.
+    fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+        factory: Rc<dyn DynProtocolFactory>,
+        timeout: Duration,
+        bind_address: Option<SocketAddr>,
+    ) -> Rc<dyn Connector>;
+}
