@@ -38,7 +38,7 @@ use crate::Failure;
 /// # Examples
 ///
 /// ```
-/// use torsion_reactor::{Deferred, Failure};
+/// use torsion_reactor::Deferred;
 ///
 /// let d = Deferred::<u32>::new();
 /// let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));

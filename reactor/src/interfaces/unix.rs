@@ -15,7 +15,7 @@ pub const DEFAULT_UNIX_MODE: u32 = 0o666;
 /// # Examples
 ///
 /// ```
-/// use std::{path::Path, rc::Rc, time::Duration};
+/// use std::{path::Path, rc::Rc};
 /// use torsion_reactor::{Factory, Protocol, ReactorUnix, DEFAULT_CONNECT_TIMEOUT};
 ///
 /// struct Quiet;

@@ -66,7 +66,7 @@ struct Shared {
 ///
 /// ```
 /// use std::time::Duration;
-/// use torsion_reactor::{ReactorTime, ReactorTimeExt, Timers};
+/// use torsion_reactor::{ReactorTimeExt, Timers};
 ///
 /// let timers = Timers::manual();
 /// let fired = std::rc::Rc::new(std::cell::Cell::new(false));
