@@ -80,6 +80,7 @@ mod executor;
 mod failure;
 mod interfaces;
 mod protocol;
+pub mod task;
 mod threads;
 mod time;
 
