@@ -136,6 +136,14 @@ impl Failure {
     }
 }
 
+/// Logs `failure` at error level as `"{context}: {failure}"`, with the
+/// wrapped error's type name attached as the structured key `failure_type`,
+/// so that a log capture (`torsion_testing::LogCapture`) can recognise a
+/// logged failure by type, as Twisted's `flushLoggedErrors` does.
+pub fn log_failure(context: &str, failure: &Failure) {
+    log::error!(failure_type = failure.type_name(); "{context}: {failure}");
+}
+
 impl<E: Error + 'static> From<E> for Failure {
     fn from(error: E) -> Failure {
         Failure::new(error)

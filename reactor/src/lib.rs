@@ -90,7 +90,7 @@ pub use defer::{
     DeferredListResult, IntoOutcome, Outcome,
 };
 pub use executor::{LocalExecutor, LocalFuture, LocalSpawn};
-pub use failure::Failure;
+pub use failure::{log_failure, Failure};
 pub use interfaces::*;
 pub use protocol::{Factory, PortCounter};
 pub use threads::{thread_channel, ThreadCalls, ThreadHandle};

@@ -68,7 +68,8 @@ impl Clock {
     ///
     /// Propagates a panic from a call it runs.
     pub fn advance(&self, amount: Duration) {
-        self.timers.set_now(self.timers.now().saturating_add(amount));
+        self.timers
+            .set_now(self.timers.now().saturating_add(amount));
         self.timers.run_until_idle();
     }
 

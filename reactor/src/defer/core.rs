@@ -346,7 +346,7 @@ impl Drop for Core {
     fn drop(&mut self) {
         let state = self.state.get_mut();
         if let Some(Err(failure)) = &state.result {
-            log::error!("Unhandled error in Deferred: {failure}");
+            crate::failure::log_failure("Unhandled error in Deferred", failure);
         }
         // Dropping a chain can drop the last handle of another Deferred
         // (e.g. a `Continue` entry), whose chain can do the same: 100 000
