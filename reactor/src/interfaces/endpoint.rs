@@ -65,6 +65,11 @@ pub trait StreamClientEndpoint {
     /// Connects, building the protocol with `factory`; fires with it once its
     /// `connection_made` ran (Twisted's `connect`).
     fn connect_dyn(&self, factory: Rc<dyn DynProtocolFactory>) -> Deferred<ProtocolRef>;
+
+    /// A description for log lines, e.g. `tcp:host=example.org:port=6667`.
+    fn describe(&self) -> String {
+        crate::interfaces::short_type_name::<Self>().to_string()
+    }
 }
 
 /// The typed side of [`StreamClientEndpoint`], for endpoints and trait objects alike.
