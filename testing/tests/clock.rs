@@ -17,7 +17,9 @@ type Events = Rc<RefCell<Vec<(&'static str, f64)>>>;
 
 fn logtime(clock: &Clock, events: &Events, name: &'static str, delay: f64) -> DelayedCall {
     let (clock2, events) = (clock.clone(), events.clone());
-    clock.call_later(secs(delay), move || events.borrow_mut().push((name, clock2.seconds())))
+    clock.call_later(secs(delay), move || {
+        events.borrow_mut().push((name, clock2.seconds()))
+    })
 }
 
 /// Test that the `seconds` method of the fake clock returns fake time.
@@ -225,7 +227,9 @@ fn panic_propagates_and_keeps_the_rest() {
     clock.call_later(secs(1.0), || panic!("boom"));
     logtime(&clock, &events, "later", 1.0);
     let c = clock.clone();
-    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.advance(secs(1.0)))).is_err());
+    assert!(
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| c.advance(secs(1.0)))).is_err()
+    );
     assert_eq!(clock.delayed_calls().len(), 1);
     clock.advance(Duration::ZERO);
     assert_eq!(*events.borrow(), [("later", 1.0)]);
@@ -239,9 +243,14 @@ fn panic_propagates_and_keeps_the_rest() {
 fn clock_and_reactor_turns_agree_on_a_scripted_schedule() {
     fn script(time: &dyn ReactorTime, events: &Events, now: Rc<dyn Fn() -> f64>) {
         let mut calls = Vec::new();
-        for (i, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].into_iter().enumerate() {
+        for (i, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .into_iter()
+            .enumerate()
+        {
             let (events, now) = (events.clone(), now.clone());
-            calls.push(time.call_later(secs(((i * 3) % 5) as f64), move || events.borrow_mut().push((name, now()))));
+            calls.push(time.call_later(secs(((i * 3) % 5) as f64), move || {
+                events.borrow_mut().push((name, now()))
+            }));
         }
         calls[1].cancel().unwrap();
         calls[2].reset(secs(4.0)).unwrap();

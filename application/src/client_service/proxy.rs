@@ -141,10 +141,11 @@ impl<F: ProtocolFactory> DisconnectFactory<F> {
 
 impl<F: ProtocolFactory> DynProtocolFactory for DisconnectFactory<F> {
     fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef> {
-        let protocol = self.factory.build_protocol(addr)?;
+        let protocol = Rc::new(RefCell::new(self.factory.build_protocol(addr)?));
+        self.factory.protocol_built(&protocol);
         let connection = Rc::new(Connection {
             id: self.attempt,
-            protocol: Rc::new(RefCell::new(protocol)),
+            protocol,
             transport: RefCell::new(None),
         });
         let proxy = Rc::new(RefCell::new(ProtocolProxy {

@@ -148,6 +148,7 @@ impl<F: ProtocolFactory> Capturing<F> {
 impl<F: ProtocolFactory> DynProtocolFactory for Capturing<F> {
     fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef> {
         let protocol = Rc::new(RefCell::new(self.factory.build_protocol(addr)?));
+        self.factory.protocol_built(&protocol);
         let mut built = self.built.borrow_mut();
         built.retain(|weak| weak.strong_count() > 0);
         built.push(Rc::downgrade(&protocol));

@@ -67,6 +67,14 @@ pub trait ProtocolFactory: 'static {
     /// fails with [`NoProtocol`](crate::error::NoProtocol)).
     fn build_protocol(&self, addr: &Address) -> Option<Self::Protocol>;
 
+    /// Called right after [`build_protocol`](ProtocolFactory::build_protocol)
+    /// with the shared handle the connection will use: keep a clone (or a
+    /// `Weak`) to reach the protocol later, e.g. to broadcast to every
+    /// client, as Twisted factories keep their protocols.
+    fn protocol_built(&self, protocol: &Rc<RefCell<Self::Protocol>>) {
+        let _ = protocol;
+    }
+
     /// A port or connector starts using this factory (Twisted's `doStart`).
     /// Twisted counts ports and runs `startFactory` on the first; embed a
     /// [`PortCounter`](crate::PortCounter) to do the same.
