@@ -47,4 +47,6 @@ mod service;
 
 pub use backoff::{backoff_policy, default_jitter, default_retry_policy, RetryPolicy};
 pub use client_service::{ClientService, ClientServiceBuilder};
-pub use service::{disown_service_parent, set_service_parent, MultiService, Service, ServiceError, ServiceState};
+pub use service::{
+    disown_service_parent, set_service_parent, MultiService, Service, ServiceError, ServiceState,
+};

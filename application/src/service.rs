@@ -6,7 +6,9 @@ use std::error::Error;
 use std::fmt;
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::{log_failure, maybe_deferred, succeed, Deferred, DeferredList, DeferredListResult};
+use torsion_reactor::{
+    log_failure, maybe_deferred, succeed, Deferred, DeferredList, DeferredListResult,
+};
 
 /// The state every service carries: its name, whether it runs, its parent.
 /// Embed one and return it from [`Service::state`].
@@ -89,7 +91,9 @@ pub enum ServiceError {
 impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ServiceError::DuplicateName(name) => write!(f, "cannot have two services with same name {name:?}"),
+            ServiceError::DuplicateName(name) => {
+                write!(f, "cannot have two services with same name {name:?}")
+            }
             ServiceError::NotAChild => f.write_str("the service is not a child of this parent"),
             ServiceError::HasParent => f.write_str("cannot rename a service that has a parent"),
         }
@@ -167,7 +171,10 @@ pub trait Service: 'static {
 /// # Errors
 ///
 /// [`ServiceError::DuplicateName`] if `parent` has a child of that name.
-pub fn set_service_parent(service: &Rc<dyn Service>, parent: &Rc<MultiService>) -> Result<(), ServiceError> {
+pub fn set_service_parent(
+    service: &Rc<dyn Service>,
+    parent: &Rc<MultiService>,
+) -> Result<(), ServiceError> {
     if service.state().parent().is_some() {
         disown_service_parent(service)?;
     }
@@ -185,7 +192,9 @@ pub fn set_service_parent(service: &Rc<dyn Service>, parent: &Rc<MultiService>) 
 /// # Errors
 ///
 /// [`ServiceError::NotAChild`] if it has no parent.
-pub fn disown_service_parent(service: &Rc<dyn Service>) -> Result<Option<Deferred<()>>, ServiceError> {
+pub fn disown_service_parent(
+    service: &Rc<dyn Service>,
+) -> Result<Option<Deferred<()>>, ServiceError> {
     let parent = service.state().parent().ok_or(ServiceError::NotAChild)?;
     let stopped = parent.remove_service(service);
     *service.state().parent.borrow_mut() = None;
@@ -271,7 +280,10 @@ impl MultiService {
     /// # Errors
     ///
     /// [`ServiceError::NotAChild`] if it is not a child.
-    pub fn remove_service(&self, service: &Rc<dyn Service>) -> Result<Option<Deferred<()>>, ServiceError> {
+    pub fn remove_service(
+        &self,
+        service: &Rc<dyn Service>,
+    ) -> Result<Option<Deferred<()>>, ServiceError> {
         {
             let mut services = self.services.borrow_mut();
             let index = services

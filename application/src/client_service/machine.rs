@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use torsion_reactor::error::CancelledError;
-use torsion_reactor::{DelayedCall, Deferred, Failure};
+use torsion_reactor::{Deferred, DelayedCall, Failure};
 
 use super::proxy::Connection;
 
@@ -157,7 +157,10 @@ impl<P> Machine<P> {
     }
 
     fn cancel_waiters(&mut self) -> Action<P> {
-        let waiters = mem::take(&mut self.awaiting).into_iter().map(|(w, _)| w).collect();
+        let waiters = mem::take(&mut self.awaiting)
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
         Action::Fail(waiters, Failure::new(CancelledError))
     }
 
@@ -166,7 +169,10 @@ impl<P> Machine<P> {
     }
 
     fn notify(&mut self, connection: &Rc<Connection<P>>) -> Action<P> {
-        let waiters = mem::take(&mut self.awaiting).into_iter().map(|(w, _)| w).collect();
+        let waiters = mem::take(&mut self.awaiting)
+            .into_iter()
+            .map(|(w, _)| w)
+            .collect();
         Action::Notify(waiters, connection.protocol.clone())
     }
 
@@ -187,7 +193,11 @@ impl<P> Machine<P> {
                 self.state = S::Restarting;
                 vec![]
             }
-            (s @ (S::Connecting { .. } | S::Waiting { .. } | S::Connected { .. } | S::Restarting), I::Start) => {
+            (
+                s
+                @ (S::Connecting { .. } | S::Waiting { .. } | S::Connected { .. } | S::Restarting),
+                I::Start,
+            ) => {
                 self.state = s;
                 vec![]
             }
@@ -225,7 +235,9 @@ impl<P> Machine<P> {
                 self.state = S::Connected { connection, since };
                 vec![A::Notify(vec![d], protocol)]
             }
-            (S::Stopped, I::WhenConnected(d, _)) => vec![A::Fail(vec![d], Failure::new(CancelledError))],
+            (S::Stopped, I::WhenConnected(d, _)) => {
+                vec![A::Fail(vec![d], Failure::new(CancelledError))]
+            }
             (s, I::WhenConnected(d, n)) => {
                 self.awaiting.push((d, n));
                 self.state = s;
@@ -238,15 +250,19 @@ impl<P> Machine<P> {
                     self.failed_attempts = 0;
                 }
                 let notify = self.notify(&connection);
-                self.state = S::Connected { connection, since: now };
+                self.state = S::Connected {
+                    connection,
+                    since: now,
+                };
                 vec![notify]
             }
 
             // an attempt failed; or its connection dropped while preparing,
             // which Twisted leaves unhandled and we count as a failure
-            (S::Connecting { attempt }, I::ConnectionFailed(id, f) | I::ClientDisconnected(id, f))
-                if self.is_current(id) =>
-            {
+            (
+                S::Connecting { attempt },
+                I::ConnectionFailed(id, f) | I::ClientDisconnected(id, f),
+            ) if self.is_current(id) => {
                 self.current = None;
                 self.state = S::Waiting { retry: None };
                 let mut actions = vec![A::WaitForRetry, self.fail_after(&f)];
@@ -269,7 +285,9 @@ impl<P> Machine<P> {
             }
             // Twisted 26's †4, only reachable if handling connection_made
             // failed: retry, and close the connection Twisted leaves open.
-            (S::Connected { connection, .. }, I::ConnectionFailed(id, _)) if self.is_current(id) => {
+            (S::Connected { connection, .. }, I::ConnectionFailed(id, _))
+                if self.is_current(id) =>
+            {
                 self.current = None;
                 self.state = S::Waiting { retry: None };
                 vec![A::LoseConnection(connection), A::WaitForRetry]
@@ -279,12 +297,16 @@ impl<P> Machine<P> {
             (S::Waiting { .. }, I::Reconnect) => vec![self.start_attempt()],
 
             // stopping completes
-            (S::Disconnecting, I::ConnectionFailed(id, _) | I::ClientDisconnected(id, _)) if self.is_current(id) => {
+            (S::Disconnecting, I::ConnectionFailed(id, _) | I::ClientDisconnected(id, _))
+                if self.is_current(id) =>
+            {
                 self.current = None;
                 vec![self.cancel_waiters(), self.finish_stopping()]
             }
             // restarting: reconnect first, then release the stop waiters
-            (S::Restarting, I::ConnectionFailed(id, _) | I::ClientDisconnected(id, _)) if self.is_current(id) => {
+            (S::Restarting, I::ConnectionFailed(id, _) | I::ClientDisconnected(id, _))
+                if self.is_current(id) =>
+            {
                 let stopping = self.finish_stopping();
                 vec![self.start_attempt(), stopping]
             }
@@ -292,7 +314,10 @@ impl<P> Machine<P> {
             // anything else is stale or meaningless here
             (s, I::ConnectionMade(_, connection)) => {
                 self.state = s;
-                vec![A::Ignore(state_name, input_name), A::LoseConnection(connection)]
+                vec![
+                    A::Ignore(state_name, input_name),
+                    A::LoseConnection(connection),
+                ]
             }
             (s, _) => {
                 self.state = s;

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use torsion_reactor::error::{NoProtocol, PanicError};
 use torsion_reactor::{
-    maybe_deferred, Deferred, Failure, IntoOutcome, Outcome, ProtocolFactory, ProtocolRef, ReactorTime,
-    ReactorTimeExt, StreamClientEndpoint,
+    maybe_deferred, Deferred, Failure, IntoOutcome, Outcome, ProtocolFactory, ProtocolRef,
+    ReactorTime, ReactorTimeExt, StreamClientEndpoint,
 };
 
 use self::machine::{Action, Input, Machine, State};
@@ -238,9 +238,13 @@ impl<F: ProtocolFactory> ClientService<F> {
     /// once `n` attempts in a row have failed after this call (0 and 1 both
     /// mean the next failure). Fails with `CancelledError` when the service
     /// stops, or at once if it is stopped.
-    pub fn when_connected(&self, fail_after_failures: Option<u32>) -> Deferred<Rc<RefCell<F::Protocol>>> {
+    pub fn when_connected(
+        &self,
+        fail_after_failures: Option<u32>,
+    ) -> Deferred<Rc<RefCell<F::Protocol>>> {
         let waiter = Deferred::new();
-        self.shared.feed(Input::WhenConnected(waiter.clone(), fail_after_failures));
+        self.shared
+            .feed(Input::WhenConnected(waiter.clone(), fail_after_failures));
         waiter
     }
 
@@ -387,21 +391,26 @@ impl<F: ProtocolFactory> Shared<F> {
                     Some(prepare) => Outcome::Wait(prepare_connection(&prepare, connection)),
                 }
             })
-            .add_both(move |result: Result<Rc<Connection<F::Protocol>>, Failure>| {
-                if let Some(shared) = me.upgrade() {
-                    shared.feed(match result {
-                        Ok(connection) => Input::ConnectionMade(id, connection),
-                        Err(failure) => Input::ConnectionFailed(id, failure),
-                    });
-                }
-                Ok(())
-            })
+            .add_both(
+                move |result: Result<Rc<Connection<F::Protocol>>, Failure>| {
+                    if let Some(shared) = me.upgrade() {
+                        shared.feed(match result {
+                            Ok(connection) => Input::ConnectionMade(id, connection),
+                            Err(failure) => Input::ConnectionFailed(id, failure),
+                        });
+                    }
+                    Ok(())
+                },
+            )
     }
 }
 
 /// Runs `prepare` on the connection's protocol; on failure (or
 /// cancellation) closes the connection before passing the failure on.
-fn prepare_connection<P: 'static>(prepare: &Prepare<P>, connection: Rc<Connection<P>>) -> Deferred<Rc<Connection<P>>> {
+fn prepare_connection<P: 'static>(
+    prepare: &Prepare<P>,
+    connection: Rc<Connection<P>>,
+) -> Deferred<Rc<Connection<P>>> {
     prepare(&connection.protocol).add_both(move |result| match result {
         Ok(()) => Ok(connection),
         Err(failure) => {

@@ -7,8 +7,8 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
 use torsion_reactor::{
-    Address, Connector, DynProtocolFactory, Failure, FileDescriptorReceiver, HalfCloseableProtocol, Protocol,
-    ProtocolFactory, ProtocolRef, TransportRef,
+    Address, Connector, DynProtocolFactory, Failure, FileDescriptorReceiver, HalfCloseableProtocol,
+    Protocol, ProtocolFactory, ProtocolRef, TransportRef,
 };
 
 /// Tells the service that connection `id` was lost.
@@ -43,7 +43,10 @@ pub(crate) struct ProtocolProxy<P: Protocol> {
 impl<P: Protocol> Protocol for ProtocolProxy<P> {
     fn make_connection(&mut self, transport: TransportRef) {
         *self.connection.transport.borrow_mut() = Some(transport.clone());
-        self.connection.protocol.borrow_mut().make_connection(transport);
+        self.connection
+            .protocol
+            .borrow_mut()
+            .make_connection(transport);
     }
 
     fn data_received(&mut self, data: &[u8]) {
@@ -54,7 +57,10 @@ impl<P: Protocol> Protocol for ProtocolProxy<P> {
         // Twisted's try/finally: the service hears of the loss even if the
         // user's connection_lost panics.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.connection.protocol.borrow_mut().connection_lost(reason.clone())
+            self.connection
+                .protocol
+                .borrow_mut()
+                .connection_lost(reason.clone())
         }));
         (self.on_lost)(self.connection.id, reason);
         if let Err(payload) = outcome {
@@ -63,7 +69,12 @@ impl<P: Protocol> Protocol for ProtocolProxy<P> {
     }
 
     fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
-        let provided = self.connection.protocol.borrow_mut().as_half_closeable().is_some();
+        let provided = self
+            .connection
+            .protocol
+            .borrow_mut()
+            .as_half_closeable()
+            .is_some();
         if provided {
             Some(self)
         } else {
@@ -72,7 +83,12 @@ impl<P: Protocol> Protocol for ProtocolProxy<P> {
     }
 
     fn as_file_descriptor_receiver(&mut self) -> Option<&mut dyn FileDescriptorReceiver> {
-        let provided = self.connection.protocol.borrow_mut().as_file_descriptor_receiver().is_some();
+        let provided = self
+            .connection
+            .protocol
+            .borrow_mut()
+            .as_file_descriptor_receiver()
+            .is_some();
         if provided {
             Some(self)
         } else {
@@ -101,7 +117,12 @@ impl<P: Protocol> HalfCloseableProtocol for ProtocolProxy<P> {
 
 impl<P: Protocol> FileDescriptorReceiver for ProtocolProxy<P> {
     fn file_descriptor_received(&mut self, descriptor: OwnedFd) {
-        if let Some(inner) = self.connection.protocol.borrow_mut().as_file_descriptor_receiver() {
+        if let Some(inner) = self
+            .connection
+            .protocol
+            .borrow_mut()
+            .as_file_descriptor_receiver()
+        {
             inner.file_descriptor_received(descriptor);
         }
     }
@@ -130,7 +151,10 @@ impl<F: ProtocolFactory> DisconnectFactory<F> {
     }
 
     /// The connection behind the (erased) proxy the endpoint fired with.
-    pub(crate) fn connection_of(&self, protocol: &ProtocolRef) -> Option<Rc<Connection<F::Protocol>>> {
+    pub(crate) fn connection_of(
+        &self,
+        protocol: &ProtocolRef,
+    ) -> Option<Rc<Connection<F::Protocol>>> {
         let built = self.built.borrow();
         built
             .iter()
@@ -152,7 +176,9 @@ impl<F: ProtocolFactory> DynProtocolFactory for DisconnectFactory<F> {
             connection: connection.clone(),
             on_lost: self.on_lost.clone(),
         }));
-        self.built.borrow_mut().push((Rc::downgrade(&proxy), connection));
+        self.built
+            .borrow_mut()
+            .push((Rc::downgrade(&proxy), connection));
         Some(proxy)
     }
 
