@@ -12,15 +12,15 @@ use torsion_reactor::{Address, PortCounter, Protocol, ProtocolFactory, ReactorTi
 use torsion_testing::{Clock, ConnectInformation, FakeClientEndpoint, LogCapture};
 
 /// Twisted's `AT_LEAST_ONE_ATTEMPT`: longer than any default retry delay.
-pub const AT_LEAST_ONE_ATTEMPT: Duration = Duration::from_secs(100);
+pub(crate) const AT_LEAST_ONE_ATTEMPT: Duration = Duration::from_secs(100);
 
 /// The application factory: remembers every protocol it builds (Twisted's
 /// `RememberingFactory`), refuses when told to, counts ports.
-pub struct RememberingFactory<P> {
-    make: Box<dyn Fn() -> P>,
-    refuse: bool,
-    pub application_protocols: RefCell<Vec<Rc<RefCell<P>>>>,
-    pub ports: PortCounter,
+pub(crate) struct RememberingFactory<P> {
+    pub(crate) make: Box<dyn Fn() -> P>,
+    pub(crate) refuse: bool,
+    pub(crate) application_protocols: RefCell<Vec<Rc<RefCell<P>>>>,
+    pub(crate) ports: PortCounter,
 }
 
 impl<P: Protocol> ProtocolFactory for RememberingFactory<P> {
@@ -51,8 +51,8 @@ impl<P: Protocol> ProtocolFactory for RememberingFactory<P> {
 
 /// A plain protocol (Twisted's `Protocol`).
 #[derive(Default)]
-pub struct Plain {
-    pub received: Vec<u8>,
+pub(crate) struct Plain {
+    pub(crate) received: Vec<u8>,
 }
 
 impl Protocol for Plain {
@@ -65,18 +65,18 @@ impl Protocol for Plain {
 /// running service is stopped, then no delayed call may be left on the
 /// clock, and (through the strict log capture) no error may have been
 /// logged and left unflushed.
-pub struct Reconnector<P: Protocol> {
-    pub info: Rc<ConnectInformation>,
-    pub service: ClientService<RememberingFactory<P>>,
-    pub clock: Clock,
-    pub logs: LogCapture,
+pub(crate) struct Reconnector<P: Protocol> {
+    pub(crate) info: Rc<ConnectInformation>,
+    pub(crate) service: ClientService<RememberingFactory<P>>,
+    pub(crate) clock: Clock,
+    pub(crate) logs: LogCapture,
     torn_down: bool,
 }
 
 impl<P: Protocol> Reconnector<P> {
     /// The protocols the application factory built (Twisted's
     /// `applicationProtocols`).
-    pub fn application_protocols(&self) -> Vec<Rc<RefCell<P>>> {
+    pub(crate) fn application_protocols(&self) -> Vec<Rc<RefCell<P>>> {
         self.service
             .factory()
             .application_protocols
@@ -85,12 +85,12 @@ impl<P: Protocol> Reconnector<P> {
     }
 
     /// The `index`th application protocol.
-    pub fn app(&self, index: usize) -> Rc<RefCell<P>> {
+    pub(crate) fn app(&self, index: usize) -> Rc<RefCell<P>> {
         self.application_protocols()[index].clone()
     }
 
     /// Twisted's registered cleanup, run now (and not again at drop).
-    pub fn teardown(&mut self) {
+    pub(crate) fn teardown(&mut self) {
         if self.torn_down {
             return;
         }
@@ -115,13 +115,13 @@ impl<P: Protocol> Drop for Reconnector<P> {
 }
 
 /// Options of `make_reconnector`, Twisted's keyword arguments.
-pub struct Options<P: Protocol> {
-    pub fire_immediately: bool,
-    pub start_service: bool,
-    pub refuse_connections: bool,
-    pub make: Box<dyn Fn() -> P>,
+pub(crate) struct Options<P: Protocol> {
+    pub(crate) fire_immediately: bool,
+    pub(crate) start_service: bool,
+    pub(crate) refuse_connections: bool,
+    pub(crate) make: Box<dyn Fn() -> P>,
     /// Extra builder settings (Twisted's `**kw`, e.g. `prepareConnection`).
-    pub customize: Box<
+    pub(crate) customize: Box<
         dyn FnOnce(
             ClientServiceBuilder<RememberingFactory<P>>,
         ) -> ClientServiceBuilder<RememberingFactory<P>>,
@@ -143,7 +143,7 @@ impl<P: Protocol + Default> Default for Options<P> {
 /// Twisted's `makeReconnector`: a ClientService on a fake endpoint and a
 /// `Clock`, with the default (random-jitter) retry policy; started unless
 /// told otherwise, hence already connected with the defaults.
-pub fn make_reconnector<P: Protocol>(options: Options<P>) -> Reconnector<P> {
+pub(crate) fn make_reconnector<P: Protocol>(options: Options<P>) -> Reconnector<P> {
     let logs = LogCapture::strict();
     let clock = Clock::new();
     let endpoint = Rc::new(FakeClientEndpoint::new(options.fire_immediately));
@@ -169,7 +169,7 @@ pub fn make_reconnector<P: Protocol>(options: Options<P>) -> Reconnector<P> {
 }
 
 /// `make_reconnector` with `fire_immediately = false`.
-pub fn pending_reconnector() -> Reconnector<Plain> {
+pub(crate) fn pending_reconnector() -> Reconnector<Plain> {
     make_reconnector(Options {
         fire_immediately: false,
         ..Options::default()

@@ -14,7 +14,7 @@ use std::any::{type_name, Any};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 use std::task::Waker;
 
 use crate::error::{
@@ -112,9 +112,12 @@ pub(crate) struct State {
     pub(crate) chain: VecDeque<Entry>,
     pub(crate) canceller: Option<Canceller>,
     pub(crate) suppress_already_called: bool,
-    /// The Deferred this one waits on; weak, since that one holds us strongly
-    /// through its `Continue` entry.
-    pub(crate) chained_to: Option<Weak<Core>>,
+    /// The Deferred this one waits on. Held strongly, as Twisted holds it
+    /// in `result`: a callback may return a Deferred nobody else keeps, and
+    /// cancelling this one must still reach it. The inner one holds this one
+    /// through its `Continue` entry; the cycle ends when the inner one fires
+    /// (the entry is consumed and this field cleared).
+    pub(crate) chained_to: Option<CoreRef>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -217,7 +220,7 @@ pub(crate) fn cancel(core: &CoreRef) {
     };
     if called {
         // Waiting on another Deferred: cancel that one instead.
-        if let Some(inner) = chained_to.and_then(|w| w.upgrade()) {
+        if let Some(inner) = chained_to {
             cancel(&inner);
         }
         return;
@@ -310,7 +313,7 @@ pub(crate) fn run(start: &CoreRef) {
                         drop(inner_state);
                         let mut state = current.state.borrow_mut();
                         state.paused += 1;
-                        state.chained_to = Some(Rc::downgrade(&inner));
+                        state.chained_to = Some(inner.clone());
                         break;
                     }
                 }

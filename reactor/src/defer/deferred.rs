@@ -88,6 +88,11 @@ use crate::Failure;
 ///   [`AlreadyCalledError`] ([`try_callback`](Deferred::try_callback)).
 /// * A panic in a handler becomes a [`PanicError`] failure, as an exception
 ///   in a Twisted callback becomes a `Failure`.
+/// * A Deferred waiting on one returned by its callback keeps it alive (as
+///   Twisted keeps it in `result`), and that one keeps the waiting one
+///   alive until it fires. Two such Deferreds that never fire and are
+///   dropped by everyone else are never freed: Twisted's garbage collector
+///   would reclaim them; Rust's reference counting does not.
 /// * A Deferred dropped while holding a failure nobody handled logs
 ///   `Unhandled error in Deferred: ...` at error level, once.
 pub struct Deferred<T> {
@@ -381,8 +386,7 @@ impl<T: 'static> Deferred<T> {
         state
             .chained_to
             .as_ref()
-            .and_then(|weak| weak.upgrade())
-            .is_some_and(|inner| Rc::ptr_eq(&inner, &other.core))
+            .is_some_and(|inner| Rc::ptr_eq(inner, &other.core))
     }
 
     /// Whether `other` is a handle to this very Deferred.
@@ -434,8 +438,8 @@ impl<T> fmt::Debug for Deferred<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<Deferred at {:p}", Rc::as_ptr(&self.core))?;
         let state = self.core.state.borrow();
-        if let Some(inner) = state.chained_to.as_ref().and_then(|w| w.upgrade()) {
-            write!(f, " waiting on Deferred at {:p}", Rc::as_ptr(&inner))?;
+        if let Some(inner) = &state.chained_to {
+            write!(f, " waiting on Deferred at {:p}", Rc::as_ptr(inner))?;
         } else {
             match &state.result {
                 Some(Ok(slot)) => write!(f, " current result: <{}>", slot.type_name())?,
