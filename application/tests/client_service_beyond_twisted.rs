@@ -105,7 +105,8 @@ fn stop_while_preparing_closes_the_connection() {
 #[test]
 fn when_connected_from_inside_a_when_connected_callback() {
     let r = pending_reconnector();
-    let inner: Rc<RefCell<Option<Deferred<Rc<RefCell<Plain>>>>>> = Rc::default();
+    type Slot = Rc<RefCell<Option<Deferred<Rc<RefCell<Plain>>>>>>;
+    let inner: Slot = Rc::default();
     let (service, slot) = (r.service.clone(), inner.clone());
     r.service
         .when_connected(None)

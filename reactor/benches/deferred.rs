@@ -63,7 +63,7 @@ fn deferred_returning_deferred(c: &mut Criterion) {
     // The inner fires later: the outer pauses, then resumes from the inner's run.
     group.bench_function("inner_fired_later", |b| {
         b.iter_batched(
-            || Deferred::<u64>::new(),
+            Deferred::<u64>::new,
             |inner| {
                 let waiting = inner.clone();
                 let outer = succeed(black_box(1u64)).add_callback(move |_| waiting);

@@ -44,7 +44,9 @@ fn queue(c: &mut Criterion) {
 fn timers(c: &mut Criterion) {
     let mut group = c.benchmark_group("timers_1M_queued");
     let timers = Timers::manual();
-    let calls: Vec<_> = (0..QUEUED).map(|i| timers.call_later(deadline(i), || {})).collect();
+    let calls: Vec<_> = (0..QUEUED)
+        .map(|i| timers.call_later(deadline(i), || {}))
+        .collect();
     let mut i = 0;
     group.bench_function("call_later_then_cancel", |b| {
         b.iter(|| {
@@ -56,7 +58,9 @@ fn timers(c: &mut Criterion) {
     group.bench_function("reset", |b| {
         b.iter(|| {
             i += 1;
-            calls[(i % QUEUED) as usize].reset(deadline(i)).expect("pending")
+            calls[(i % QUEUED) as usize]
+                .reset(deadline(i))
+                .expect("pending")
         })
     });
     group.finish();

@@ -1,7 +1,7 @@
 //! Twisted's error classes (`twisted.internet.error`, `twisted.internet.defer`)
 //! as Rust types.
 //!
-//! Each is a distinct type so that a [`Failure`](crate::Failure) can be
+//! Each is a distinct type so that a [`Failure`] can be
 //! checked and trapped by type, as Twisted checks by class:
 //! `failure.check::<ConnectionDone>()`.
 

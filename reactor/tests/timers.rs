@@ -58,7 +58,10 @@ fn a_call_is_not_called_while_running_so_cancelling_itself_is_already_called() {
         *seen2.borrow_mut() = Some((call.active(), call.cancel()));
     }));
     advance(&timers, secs(1));
-    assert_eq!(*seen.borrow(), Some((false, Err(DelayedCallError::AlreadyCalled))));
+    assert_eq!(
+        *seen.borrow(),
+        Some((false, Err(DelayedCallError::AlreadyCalled)))
+    );
 }
 
 #[test]
@@ -138,7 +141,11 @@ fn a_call_cancelled_by_an_earlier_call_of_the_same_turn_does_not_run() {
         } else {
             assert_eq!(timers.run_until_idle(), 2);
         }
-        assert_eq!(*log.borrow(), [("survivor", secs(1))], "run_turn: {run_turn}");
+        assert_eq!(
+            *log.borrow(),
+            [("survivor", secs(1))],
+            "run_turn: {run_turn}"
+        );
     }
 }
 
@@ -178,7 +185,8 @@ fn run_until_idle_propagates_a_panic_and_keeps_the_rest_queued() {
     timers.call_later(secs(1), || panic!("boom"));
     record(&timers, &log, "after", secs(1));
     timers.set_now(secs(1));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| timers.run_until_idle()));
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| timers.run_until_idle()));
     assert!(outcome.is_err());
     assert_eq!(timers.delayed_calls().len(), 1);
     timers.run_until_idle();

@@ -96,7 +96,7 @@ impl<P: Protocol> Reconnector<P> {
         }
         self.torn_down = true;
         if self.service.is_running() {
-            let _ = self.service.stop_service();
+            drop(self.service.stop_service());
         }
         let pending = self.clock.delayed_calls();
         assert!(
@@ -114,6 +114,13 @@ impl<P: Protocol> Drop for Reconnector<P> {
     }
 }
 
+/// Extra builder settings (Twisted's `**kw`, e.g. `prepareConnection`).
+pub(crate) type Customize<P> = Box<
+    dyn FnOnce(
+        ClientServiceBuilder<RememberingFactory<P>>,
+    ) -> ClientServiceBuilder<RememberingFactory<P>>,
+>;
+
 /// Options of `make_reconnector`, Twisted's keyword arguments.
 pub(crate) struct Options<P: Protocol> {
     pub(crate) fire_immediately: bool,
@@ -121,11 +128,7 @@ pub(crate) struct Options<P: Protocol> {
     pub(crate) refuse_connections: bool,
     pub(crate) make: Box<dyn Fn() -> P>,
     /// Extra builder settings (Twisted's `**kw`, e.g. `prepareConnection`).
-    pub(crate) customize: Box<
-        dyn FnOnce(
-            ClientServiceBuilder<RememberingFactory<P>>,
-        ) -> ClientServiceBuilder<RememberingFactory<P>>,
-    >,
+    pub(crate) customize: Customize<P>,
 }
 
 impl<P: Protocol + Default> Default for Options<P> {

@@ -31,7 +31,10 @@ fn nothing_is_due_before_its_deadline() {
     let mut queue = TimerQueue::new();
     queue.insert(Duration::from_nanos(1_000_000_001), ());
     assert!(queue.pop_due(secs(1)).is_none());
-    assert_eq!(queue.next_deadline(), Some(Duration::from_nanos(1_000_000_001)));
+    assert_eq!(
+        queue.next_deadline(),
+        Some(Duration::from_nanos(1_000_000_001))
+    );
     assert!(queue.pop_due(Duration::from_nanos(1_000_000_001)).is_some());
 }
 
@@ -114,7 +117,11 @@ fn heap_stays_proportional_to_live_entries() {
         queue.remove(id);
     }
     assert_eq!(queue.len(), 1);
-    assert!(queue.heap.len() <= 2 * queue.len() + 1025, "heap has {} keys", queue.heap.len());
+    assert!(
+        queue.heap.len() <= 2 * queue.len() + 1025,
+        "heap has {} keys",
+        queue.heap.len()
+    );
     assert!(queue.get(keep).is_some());
     let mut id = keep;
     for i in 0..100_000u64 {
@@ -129,6 +136,9 @@ fn huge_deadlines_saturate() {
     let mut queue = TimerQueue::new();
     queue.insert(Duration::MAX, "never");
     queue.insert(secs(1), "soon");
-    assert_eq!(drain(&mut queue, Duration::from_secs(u64::MAX / 2_000_000_000)), ["soon"]);
+    assert_eq!(
+        drain(&mut queue, Duration::from_secs(u64::MAX / 2_000_000_000)),
+        ["soon"]
+    );
     assert_eq!(queue.len(), 1);
 }
