@@ -15,7 +15,7 @@ use torsion_reactor::{
 #[derive(Default)]
 pub struct ServiceState {
     name: RefCell<Option<String>>,
-    running: Cell<bool>,
+    running: Rc<Cell<bool>>,
     parent: RefCell<Option<Weak<MultiService>>>,
 }
 
@@ -59,6 +59,13 @@ impl ServiceState {
     /// Marks it running or not.
     pub fn set_running(&self, running: bool) {
         self.running.set(running);
+    }
+
+    /// The running flag itself, for a service that marks itself stopped
+    /// from a callback at the end of its stop chain (Twisted's
+    /// `self.running = False` inside an `addBoth`).
+    pub fn running_flag(&self) -> Rc<Cell<bool>> {
+        self.running.clone()
     }
 
     /// Its parent, if it has one and it still exists.
