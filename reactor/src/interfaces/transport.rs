@@ -123,6 +123,14 @@ pub trait TcpTransport: Transport {
     ///
     /// The OS error.
     fn tcp_keep_alive(&self) -> io::Result<bool>;
+
+    /// Flow control: a registered streaming producer is paused once more
+    /// than `high` bytes wait to be sent, and resumed once `low` or fewer
+    /// do (defaults: `DEFAULT_HIGH_WATER`, `DEFAULT_LOW_WATER`). Transports
+    /// without a send buffer (test doubles) ignore it.
+    fn set_write_buffer_limits(&self, high: usize, low: usize) {
+        let _ = (high, low);
+    }
 }
 
 /// UNIX socket extras: Twisted's `IUNIXTransport`.

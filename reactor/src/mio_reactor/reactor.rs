@@ -1,0 +1,469 @@
+//! [`Reactor`]: the mio event loop.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mio::{Events, Interest, Poll, Registry, Token};
+use slab::Slab;
+
+use super::events::SystemEvents;
+use crate::error::{PanicError, ReactorError};
+use crate::interfaces::{
+    events, Phase, ReactorCore, ReactorFromThreads, ReactorTime, Trigger, TriggerId,
+};
+use crate::{
+    thread_channel, DelayedCall, LocalExecutor, LocalFuture, LocalSpawn, ThreadCalls, ThreadHandle,
+    Timers,
+};
+
+const WAKER: Token = Token(usize::MAX);
+const SIGNALS: Token = Token(usize::MAX - 1);
+
+/// Size of the one read buffer every connection reads into.
+pub(crate) const READ_BUFFER: usize = 64 * 1024;
+
+/// Something registered with the poller: a connection, a listening port,
+/// a connector.
+pub(crate) trait IoSource {
+    /// The poller reported readiness.
+    fn ready(self: Rc<Self>, event: &mio::event::Event);
+    /// The reactor is shutting down (Twisted's `disconnectAll`).
+    fn shutdown(self: Rc<Self>);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    Idle,
+    Running,
+    Stopping,
+    Stopped,
+}
+
+pub(crate) struct Shared {
+    poll: RefCell<Poll>,
+    registry: Registry,
+    pub(crate) timers: Timers,
+    sources: RefCell<Slab<Rc<dyn IoSource>>>,
+    lifecycle: Cell<Lifecycle>,
+    shutdown_pending: Cell<bool>,
+    exit: Cell<bool>,
+    system_events: Rc<SystemEvents>,
+    thread_handle: ThreadHandle,
+    thread_calls: ThreadCalls,
+    executor: LocalExecutor,
+    /// Work to run after the current callback, in this iteration: closes
+    /// requested from inside a protocol, reads resumed, and the like.
+    soon: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+    read_buffer: RefCell<Vec<u8>>,
+    install_signal_handlers: Cell<bool>,
+}
+
+/// The reactor: one thread, one `mio::Poll`, the shared timer queue,
+/// connections in a `slab` (Twisted's reactor).
+///
+/// Each loop iteration runs, in order: calls queued from other threads
+/// ([`ThreadHandle`]), the timed calls due when the turn began (a call
+/// scheduled for "now" during the turn waits for the next one), ready
+/// `async` tasks, then one poll whose timeout is the next timer's deadline
+/// (rounded up, so nothing fires early), and dispatches its events.
+///
+/// Handles are cheap clones; everything is `!Send` and stays on the thread
+/// that made it. [`thread_handle`](ReactorFromThreads::thread_handle) is the
+/// `Send` door in.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use torsion_reactor::{Reactor, ReactorCore, ReactorTimeExt};
+///
+/// let reactor = Reactor::new()?;
+/// let stopper = reactor.clone();
+/// reactor.call_later(Duration::from_millis(10), move || {
+///     stopper.stop().expect("running");
+/// });
+/// reactor.run()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Twisted
+///
+/// `run()` installs SIGINT/SIGTERM handlers that stop the reactor gracefully
+/// (through signal-hook, no hand-written handler); opt out with
+/// [`set_install_signal_handlers`](Reactor::set_install_signal_handlers).
+/// A stopped reactor cannot run again ([`ReactorError::NotRestartable`]),
+/// as in Twisted.
+#[derive(Clone)]
+pub struct Reactor {
+    pub(crate) shared: Rc<Shared>,
+}
+
+impl Reactor {
+    /// A reactor ready to [`run`](ReactorCore::run).
+    ///
+    /// # Errors
+    ///
+    /// If the OS refuses a poller or a waker.
+    pub fn new() -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Arc::new(mio::Waker::new(poll.registry(), WAKER)?);
+        let executor = LocalExecutor::new();
+        let for_executor = waker.clone();
+        executor.set_notify(move || {
+            let _ = for_executor.wake();
+        });
+        let (thread_handle, thread_calls) = thread_channel(move || {
+            // A failed wake means the poller is gone: the reactor too.
+            let _ = waker.wake();
+        });
+        let shared = Rc::new(Shared {
+            poll: RefCell::new(poll),
+            registry,
+            timers: Timers::monotonic(),
+            sources: RefCell::new(Slab::new()),
+            lifecycle: Cell::new(Lifecycle::Idle),
+            shutdown_pending: Cell::new(false),
+            exit: Cell::new(false),
+            system_events: Rc::default(),
+            thread_handle,
+            thread_calls,
+            executor,
+            soon: RefCell::new(VecDeque::new()),
+            read_buffer: RefCell::new(vec![0; READ_BUFFER]),
+            install_signal_handlers: Cell::new(true),
+        });
+        let weak = Rc::downgrade(&shared);
+        shared.system_events.add(
+            Phase::During,
+            events::SHUTDOWN,
+            Box::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.disconnect_all();
+                    shared.exit.set(true);
+                }
+                None
+            }),
+        );
+        Ok(Reactor { shared })
+    }
+
+    /// Whether `run()` installs SIGINT/SIGTERM handlers (default: yes).
+    pub fn set_install_signal_handlers(&self, install: bool) {
+        self.shared.install_signal_handlers.set(install);
+    }
+
+    /// Runs `future` on the reactor thread; it is polled when woken, never
+    /// busily.
+    pub fn spawn_local(&self, future: impl std::future::Future<Output = ()> + 'static) {
+        self.shared.executor.spawn_local(future);
+    }
+
+    /// Runs one loop iteration, waiting at most `timeout` for events
+    /// (Twisted's `iterate`). For tests and embedding; `run` is the norm.
+    ///
+    /// # Errors
+    ///
+    /// The poller's OS error.
+    pub fn iterate(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let mut events = Events::with_capacity(256);
+        self.shared.iterate(&mut events, timeout, None)
+    }
+
+    pub(crate) fn downgrade(&self) -> Weak<Shared> {
+        Rc::downgrade(&self.shared)
+    }
+}
+
+impl Shared {
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Adds `source` to the poller with `interest`; returns its token.
+    pub(crate) fn register(
+        &self,
+        io: &mut impl mio::event::Source,
+        interest: Interest,
+        make: impl FnOnce(Token) -> Rc<dyn IoSource>,
+    ) -> io::Result<Token> {
+        let mut sources = self.sources.borrow_mut();
+        let entry = sources.vacant_entry();
+        let token = Token(entry.key());
+        self.registry.register(io, token, interest)?;
+        entry.insert(make(token));
+        Ok(token)
+    }
+
+    /// Removes `token`'s source from the poller and the table.
+    pub(crate) fn deregister(&self, token: Token, io: &mut impl mio::event::Source) {
+        let _ = self.registry.deregister(io);
+        let removed = self.sources.borrow_mut().try_remove(token.0);
+        // Dropped outside the borrow: it may hold the last handle to things.
+        drop(removed);
+    }
+
+    /// Runs `work` after the current callback, in this iteration.
+    pub(crate) fn soon(&self, work: impl FnOnce() + 'static) {
+        self.soon.borrow_mut().push_back(Box::new(work));
+    }
+
+    fn run_soon(&self) {
+        loop {
+            let next = self.soon.borrow_mut().pop_front();
+            let Some(work) = next else { return };
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(work)) {
+                log::error!(
+                    "reactor work panicked: {}",
+                    PanicError::from_payload(payload.as_ref())
+                );
+            }
+        }
+    }
+
+    /// Lends the shared read buffer (taken out, so no borrow is held while
+    /// a protocol reads from it).
+    pub(crate) fn take_read_buffer(&self) -> Vec<u8> {
+        let mut buffer = std::mem::take(&mut *self.read_buffer.borrow_mut());
+        if buffer.len() < READ_BUFFER {
+            // Lent out further up the stack: a nested read gets its own.
+            buffer = vec![0; READ_BUFFER];
+        }
+        buffer
+    }
+
+    pub(crate) fn return_read_buffer(&self, buffer: Vec<u8>) {
+        *self.read_buffer.borrow_mut() = buffer;
+    }
+
+    fn disconnect_all(&self) {
+        let all: Vec<Rc<dyn IoSource>> = self
+            .sources
+            .borrow()
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect();
+        for source in all {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| source.shutdown())) {
+                log::error!(
+                    "shutting down a connection panicked: {}",
+                    PanicError::from_payload(payload.as_ref())
+                );
+            }
+        }
+        self.run_soon();
+    }
+
+    fn dispatch(&self, event: &mio::event::Event) {
+        let source = self.sources.borrow().get(event.token().0).cloned();
+        if let Some(source) = source {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| source.ready(event))) {
+                log::error!(
+                    "an I/O handler panicked: {}",
+                    PanicError::from_payload(payload.as_ref())
+                );
+            }
+        }
+        self.run_soon();
+    }
+
+    fn poll_timeout(&self, cap: Option<Duration>) -> Option<Duration> {
+        if !self.soon.borrow().is_empty()
+            || self.executor.has_ready()
+            || self.shutdown_pending.get()
+            || self.exit.get()
+        {
+            return Some(Duration::ZERO);
+        }
+        let timer = self
+            .timers
+            .next_deadline()
+            .map(|deadline| deadline.saturating_sub(self.timers.now()));
+        match (timer, cap) {
+            (Some(t), Some(c)) => Some(t.min(c)),
+            (t, c) => t.or(c),
+        }
+    }
+
+    fn iterate(
+        &self,
+        events: &mut Events,
+        cap: Option<Duration>,
+        mut signals: Option<&mut signal_hook_mio::v1_0::Signals>,
+    ) -> io::Result<()> {
+        self.thread_calls.run_pending();
+        self.timers.run_turn();
+        self.run_soon();
+        self.executor.run_until_stalled();
+        self.run_soon();
+        if self.shutdown_pending.replace(false) {
+            // Twisted fires "shutdown" at the end of the iteration in which
+            // stop() was called; "before" Deferreds hold it while we loop.
+            drop(self.system_events.fire(events::SHUTDOWN));
+            self.run_soon();
+        }
+        if self.exit.get() {
+            return Ok(());
+        }
+        let timeout = self.poll_timeout(cap);
+        match self.poll.borrow_mut().poll(events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        for event in events.iter() {
+            match event.token() {
+                WAKER => {}
+                SIGNALS => {
+                    if let Some(signals) = signals.as_deref_mut() {
+                        for signal in signals.pending() {
+                            log::info!("received signal {signal}, stopping the reactor");
+                            if self.lifecycle.get() == Lifecycle::Running {
+                                self.request_stop();
+                            }
+                        }
+                    }
+                }
+                _ => self.dispatch(event),
+            }
+        }
+        Ok(())
+    }
+
+    fn request_stop(&self) {
+        self.lifecycle.set(Lifecycle::Stopping);
+        self.shutdown_pending.set(true);
+    }
+}
+
+impl ReactorCore for Reactor {
+    fn is_running(&self) -> bool {
+        matches!(
+            self.shared.lifecycle.get(),
+            Lifecycle::Running | Lifecycle::Stopping
+        )
+    }
+
+    fn run(&self) -> Result<(), ReactorError> {
+        let shared = &self.shared;
+        match shared.lifecycle.get() {
+            Lifecycle::Running | Lifecycle::Stopping => return Err(ReactorError::AlreadyRunning),
+            Lifecycle::Stopped => return Err(ReactorError::NotRestartable),
+            Lifecycle::Idle => {}
+        }
+        let mut signals = if shared.install_signal_handlers.get() {
+            let mut signals = signal_hook_mio::v1_0::Signals::new([
+                signal_hook::consts::SIGINT,
+                signal_hook::consts::SIGTERM,
+            ])
+            .map_err(ReactorError::Io)?;
+            shared
+                .registry
+                .register(&mut signals, SIGNALS, Interest::READABLE)
+                .map_err(ReactorError::Io)?;
+            Some(signals)
+        } else {
+            None
+        };
+        shared.lifecycle.set(Lifecycle::Running);
+        drop(shared.system_events.fire(events::STARTUP));
+        shared.run_soon();
+        let mut events = Events::with_capacity(1024);
+        let mut outcome = Ok(());
+        while !shared.exit.get() {
+            if let Err(e) = shared.iterate(&mut events, None, signals.as_mut()) {
+                outcome = Err(ReactorError::Io(e));
+                break;
+            }
+        }
+        if let Some(signals) = signals.as_mut() {
+            let _ = shared.registry.deregister(signals);
+        }
+        shared.lifecycle.set(Lifecycle::Stopped);
+        outcome
+    }
+
+    fn stop(&self) -> Result<(), ReactorError> {
+        if self.shared.lifecycle.get() != Lifecycle::Running {
+            return Err(ReactorError::NotRunning);
+        }
+        self.shared.request_stop();
+        Ok(())
+    }
+
+    fn crash(&self) {
+        self.shared.exit.set(true);
+    }
+
+    fn call_when_running(&self, call: Box<dyn FnOnce()>) -> Option<TriggerId> {
+        if self.is_running() {
+            call();
+            return None;
+        }
+        let mut call = Some(call);
+        Some(self.add_system_event_trigger(
+            Phase::After,
+            events::STARTUP,
+            Box::new(move || {
+                if let Some(call) = call.take() {
+                    call();
+                }
+                None
+            }),
+        ))
+    }
+
+    fn add_system_event_trigger(&self, phase: Phase, event: &str, trigger: Trigger) -> TriggerId {
+        self.shared.system_events.add(phase, event, trigger)
+    }
+
+    fn remove_system_event_trigger(&self, id: TriggerId) -> bool {
+        self.shared.system_events.remove(id)
+    }
+
+    fn fire_system_event(&self, event: &str) {
+        drop(self.shared.system_events.fire(event));
+    }
+}
+
+impl ReactorTime for Reactor {
+    fn now(&self) -> Duration {
+        self.shared.timers.now()
+    }
+
+    fn call_later_boxed(&self, delay: Duration, call: Box<dyn FnOnce()>) -> DelayedCall {
+        self.shared.timers.call_later_boxed(delay, call)
+    }
+
+    fn delayed_calls(&self) -> Vec<DelayedCall> {
+        self.shared.timers.delayed_calls()
+    }
+}
+
+impl ReactorFromThreads for Reactor {
+    fn thread_handle(&self) -> ThreadHandle {
+        self.shared.thread_handle.clone()
+    }
+}
+
+impl LocalSpawn for Reactor {
+    fn spawn_local_boxed(&self, future: LocalFuture) {
+        self.shared.executor.spawn_local_boxed(future);
+    }
+}
+
+impl fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactor")
+            .field("lifecycle", &self.shared.lifecycle.get())
+            .field("sources", &self.shared.sources.borrow().len())
+            .field("timers", &self.shared.timers.len())
+            .finish()
+    }
+}
