@@ -11,7 +11,7 @@ use torsion_reactor::error::{
 };
 use torsion_reactor::{
     Connector, Factory, Failure, HalfCloseableProtocol, Producer, ProducerRef, Protocol,
-    PushProducer, Reactor, ReactorCore, ReactorFromThreads, ReactorTcp, ReactorTimeExt, Transport,
+    PushProducer, Reactor, ReactorCore, ReactorFromThreads, ReactorTcp, ReactorTimeExt,
     TransportRef, DEFAULT_BACKLOG, DEFAULT_CONNECT_TIMEOUT,
 };
 
