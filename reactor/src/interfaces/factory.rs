@@ -135,8 +135,8 @@ pub trait DynProtocolFactory {
 
 impl<F: ProtocolFactory> DynProtocolFactory for F {
     fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef> {
-        let protocol: ProtocolRef =
-            Rc::new(RefCell::new(ProtocolFactory::build_protocol(self, addr)?));
+        let protocol = Rc::new(RefCell::new(ProtocolFactory::build_protocol(self, addr)?));
+        self.protocol_built(&protocol);
         Some(protocol)
     }
     fn do_start(&self) {

@@ -117,3 +117,26 @@ pub trait ReactorTcp {
         bind_address: Option<SocketAddr>,
     ) -> Rc<dyn Connector>;
 }
+
+impl<R: ReactorTcp + ?Sized> ReactorTcp for Rc<R> {
+    fn listen_tcp(
+        &self,
+        port: u16,
+        factory: Rc<dyn DynProtocolFactory>,
+        backlog: u32,
+        interface: &str,
+    ) -> Result<Rc<dyn ListeningPort>, CannotListenError> {
+        (**self).listen_tcp(port, factory, backlog, interface)
+    }
+
+    fn connect_tcp(
+        &self,
+        host: &str,
+        port: u16,
+        factory: Rc<dyn DynProtocolFactory>,
+        timeout: Duration,
+        bind_address: Option<SocketAddr>,
+    ) -> Rc<dyn Connector> {
+        (**self).connect_tcp(host, port, factory, timeout, bind_address)
+    }
+}
