@@ -43,11 +43,13 @@
 
 mod backoff;
 mod client_service;
+mod runner;
 mod server_service;
 mod service;
 
 pub use backoff::{backoff_policy, default_jitter, default_retry_policy, RetryPolicy};
 pub use client_service::{ClientService, ClientServiceBuilder};
+pub use runner::{run, RunError, DEFAULT_STOP_DEADLINE};
 pub use server_service::StreamServerEndpointService;
 pub use service::{
     disown_service_parent, set_service_parent, MultiService, Service, ServiceError, ServiceState,

@@ -19,7 +19,7 @@ type PortResult = Option<Rc<dyn ListeningPort>>;
 /// stopped (Twisted's `StreamServerEndpointService`).
 ///
 /// * `privileged_start_service` (or `start_service`, if that did not run)
-///   calls `endpoint.listen(factory)` once.
+///   calls `endpoint.listen(factory)` once; calling it again does nothing.
 /// * A listen failure is logged once (a `CancelledError` from stopping
 ///   before the port was up is not); with
 ///   [`raise_synchronously`](StreamServerEndpointService::raise_synchronously),
@@ -106,6 +106,11 @@ impl StreamServerEndpointService {
     /// With [`raise_synchronously`](StreamServerEndpointService::raise_synchronously),
     /// the listen failure if it is already known.
     pub fn try_privileged_start_service(&self) -> Result<(), Failure> {
+        if self.waiting_for_port.borrow().is_some() {
+            // Already listening (or trying to): Twisted would listen again
+            // and fail with "address in use".
+            return Ok(());
+        }
         let raised_now: Rc<RefCell<Option<Failure>>> = Rc::default();
         let (raise, raised) = (self.raise_synchronously.clone(), raised_now.clone());
         let port = self

@@ -144,3 +144,15 @@ pub trait UnixTransport: Transport {
     /// The OS error, e.g. when the connection is closed.
     fn send_file_descriptor(&self, descriptor: OwnedFd) -> io::Result<()>;
 }
+
+impl std::fmt::Debug for dyn Transport {
+    /// `Transport { host, peer, disconnecting }`, so that protocols holding
+    /// their transport can `#[derive(Debug)]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport")
+            .field("host", &self.host())
+            .field("peer", &self.peer())
+            .field("disconnecting", &self.is_disconnecting())
+            .finish()
+    }
+}

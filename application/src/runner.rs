@@ -1,0 +1,142 @@
+//! [`run`]: run an application until the reactor stops (Twisted's `twistd`
+//! / `react`, reduced to what a Rust `main` needs).
+
+use std::cell::RefCell;
+use std::error::Error;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use torsion_reactor::error::ReactorError;
+use torsion_reactor::{events, log_failure, DeferredList, Phase, ReactorCore, ReactorTime};
+
+use crate::service::{MultiService, Service};
+
+/// How long [`run`] waits for the services to stop by default.
+pub const DEFAULT_STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Why [`run`] did not end cleanly.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The reactor failed or could not run.
+    Reactor(ReactorError),
+    /// These services had not stopped when the deadline passed.
+    StopTimedOut(Vec<String>),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Reactor(e) => write!(f, "the reactor failed: {e}"),
+            RunError::StopTimedOut(names) => {
+                write!(f, "services did not stop in time: {}", names.join(", "))
+            }
+        }
+    }
+}
+
+impl Error for RunError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            RunError::Reactor(e) => Some(e),
+            RunError::StopTimedOut(_) => None,
+        }
+    }
+}
+
+/// Runs `root` on `reactor`: starts the tree (privileged start, then start)
+/// once the reactor runs; when the reactor is asked to stop (`stop()`,
+/// SIGINT or SIGTERM), stops the children in reverse order and holds the
+/// shutdown until they have stopped or `deadline` passed, logging each
+/// service that missed it. Returns when the reactor has stopped.
+///
+/// # Errors
+///
+/// [`RunError::StopTimedOut`] naming the services that did not stop in
+/// time, or [`RunError::Reactor`].
+///
+/// # Examples
+///
+/// ```
+/// use std::{rc::Rc, time::Duration};
+/// use torsion_application::{run, MultiService, Service, ServiceState, set_service_parent};
+/// use torsion_reactor::{Reactor, ReactorCore, ReactorTimeExt};
+///
+/// struct Hello(ServiceState);
+/// impl Service for Hello {
+///     fn state(&self) -> &ServiceState {
+///         &self.0
+///     }
+///     fn start_service(&self) {
+///         self.0.set_running(true);
+///         log::info!("hello");
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// let root = MultiService::new();
+/// let hello: Rc<dyn Service> = Rc::new(Hello(ServiceState::named("hello")));
+/// set_service_parent(&hello, &root)?;
+/// let stopper = reactor.clone();
+/// reactor.call_later(Duration::from_millis(20), move || drop(stopper.stop()));
+/// run(&root, &reactor, Duration::from_secs(5))?;
+/// assert!(!hello.is_running());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run<R>(root: &Rc<MultiService>, reactor: &R, deadline: Duration) -> Result<(), RunError>
+where
+    R: ReactorCore + ReactorTime + Clone + 'static,
+{
+    let late: Rc<RefCell<Vec<String>>> = Rc::default();
+    let starting = root.clone();
+    reactor.call_when_running(Box::new(move || {
+        starting.privileged_start_service();
+        starting.start_service();
+    }));
+    let (stopping, clock, missed) = (root.clone(), reactor.clone(), late.clone());
+    reactor.add_system_event_trigger(
+        Phase::Before,
+        events::SHUTDOWN,
+        Box::new(move || Some(stop_tree(&stopping, &clock, deadline, &missed))),
+    );
+    reactor.run().map_err(RunError::Reactor)?;
+    let late = late.borrow().clone();
+    if late.is_empty() {
+        Ok(())
+    } else {
+        Err(RunError::StopTimedOut(late))
+    }
+}
+
+/// Stops `root`'s children in reverse order; the result fires when all have
+/// stopped or at `deadline`, recording who was late.
+fn stop_tree<R: ReactorTime>(
+    root: &Rc<MultiService>,
+    clock: &R,
+    deadline: Duration,
+    late: &Rc<RefCell<Vec<String>>>,
+) -> torsion_reactor::Deferred<()> {
+    root.state().set_running(false);
+    let children: Vec<Rc<dyn Service>> = root.services().into_iter().rev().collect();
+    let mut pending = Vec::new();
+    for child in children {
+        let name = child.name().unwrap_or_else(|| "<unnamed>".to_string());
+        let (for_log, late) = (name.clone(), late.clone());
+        let stopped = torsion_reactor::maybe_deferred(|| child.stop_service())
+            .add_errback(move |failure| {
+                log_failure(&format!("service {for_log} failed to stop"), &failure);
+                Ok(())
+            })
+            .add_timeout(deadline, clock)
+            .add_errback(move |failure| {
+                log::error!("service {name} did not stop within {deadline:?}: {failure}");
+                late.borrow_mut().push(name);
+                Ok(())
+            });
+        pending.push(stopped);
+    }
+    DeferredList::new(pending)
+        .into_deferred()
+        .add_callback(|_| Ok(()))
+}
