@@ -52,3 +52,24 @@ pub trait ReactorUnix {
         timeout: Duration,
     ) -> Rc<dyn Connector>;
 }
+
+impl<R: ReactorUnix + ?Sized> ReactorUnix for Rc<R> {
+    fn listen_unix(
+        &self,
+        path: &Path,
+        factory: Rc<dyn DynProtocolFactory>,
+        backlog: u32,
+        mode: u32,
+    ) -> Result<Rc<dyn ListeningPort>, CannotListenError> {
+        (**self).listen_unix(path, factory, backlog, mode)
+    }
+
+    fn connect_unix(
+        &self,
+        path: &Path,
+        factory: Rc<dyn DynProtocolFactory>,
+        timeout: Duration,
+    ) -> Rc<dyn Connector> {
+        (**self).connect_unix(path, factory, timeout)
+    }
+}

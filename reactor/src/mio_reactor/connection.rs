@@ -1,9 +1,9 @@
-//! [`TcpConnection`]: one TCP (or UNIX) stream and its transport.
+//! [`Connection`]: one TCP or UNIX stream and its transport.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
@@ -11,6 +11,7 @@ use std::rc::{Rc, Weak};
 use mio::{Interest, Token};
 
 use super::reactor::{IoSource, Shared};
+use super::stream::Stream;
 use crate::error::{ConnectionAborted, ConnectionDone, ConnectionLost, PanicError, ProducerError};
 use crate::interfaces::{
     Consumer, Producer, ProducerRef, ProtocolRef, PushProducer, TcpTransport, Transport,
@@ -50,10 +51,10 @@ struct State {
 /// protocol drives. `Rc`-shared between the reactor's table and the
 /// protocol's transport handle; the socket is closed (and the protocol let
 /// go) when the connection ends, whoever still holds the handle.
-pub(crate) struct TcpConnection {
-    me: Weak<TcpConnection>,
+pub(crate) struct Connection {
+    me: Weak<Connection>,
     token: Cell<Token>,
-    stream: RefCell<Option<mio::net::TcpStream>>,
+    stream: RefCell<Option<Stream>>,
     reactor: Weak<Shared>,
     protocol: RefCell<Option<ProtocolRef>>,
     state: RefCell<State>,
@@ -64,18 +65,18 @@ pub(crate) struct TcpConnection {
     on_close: RefCell<Option<OnClose>>,
 }
 
-impl TcpConnection {
+impl Connection {
     /// Registers `stream` and connects `protocol` to it (calls its
     /// `make_connection`).
     pub(crate) fn start(
         reactor: &Rc<Shared>,
-        mut stream: mio::net::TcpStream,
+        mut stream: Stream,
         protocol: ProtocolRef,
         on_close: Option<OnClose>,
-    ) -> io::Result<Rc<TcpConnection>> {
-        let peer = stream.peer_addr().map(Address::Tcp)?;
-        let host = stream.local_addr().map(Address::Tcp)?;
-        let connection = Rc::new_cyclic(|me| TcpConnection {
+    ) -> io::Result<Rc<Connection>> {
+        let peer = stream.peer()?;
+        let host = stream.host()?;
+        let connection = Rc::new_cyclic(|me| Connection {
             me: me.clone(),
             token: Cell::new(Token(usize::MAX)),
             stream: RefCell::new(None),
@@ -107,7 +108,7 @@ impl TcpConnection {
     }
 
     /// Queues `work` on this connection after the current callback.
-    fn soon(&self, work: impl FnOnce(Rc<TcpConnection>) + 'static) {
+    fn soon(&self, work: impl FnOnce(Rc<Connection>) + 'static) {
         if let (Some(reactor), Some(me)) = (self.reactor(), self.me.upgrade()) {
             reactor.soon(move || work(me));
         }
@@ -190,7 +191,7 @@ impl TcpConnection {
                 break;
             }
             let read = match self.stream.borrow().as_ref() {
-                Some(mut stream) => stream.read(&mut buffer),
+                Some(stream) => stream.read(&mut buffer),
                 None => break,
             };
             match read {
@@ -275,7 +276,7 @@ impl TcpConnection {
     fn write_now(&self, data: &[IoSlice<'_>]) -> Option<usize> {
         let result = loop {
             let guard = self.stream.borrow();
-            let mut stream = guard.as_ref()?;
+            let stream = guard.as_ref()?;
             match stream.write_vectored(data) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => break other,
@@ -305,7 +306,7 @@ impl TcpConnection {
                 }
                 let (a, b) = state.write_buf.as_slices();
                 let stream = self.stream.borrow();
-                let Some(mut stream) = stream.as_ref() else {
+                let Some(stream) = stream.as_ref() else {
                     break;
                 };
                 stream.write_vectored(&[IoSlice::new(a), IoSlice::new(b)])
@@ -438,7 +439,7 @@ impl TcpConnection {
         if let Some(mut stream) = self.stream.borrow_mut().take() {
             if aborting {
                 // An abort resets the connection (RST), as Twisted's does.
-                let _ = socket2::SockRef::from(&stream).set_linger(Some(std::time::Duration::ZERO));
+                stream.reset_on_close();
             }
             if let Some(reactor) = self.reactor() {
                 reactor.deregister(self.token.get(), &mut stream);
@@ -457,7 +458,7 @@ impl TcpConnection {
     }
 }
 
-impl IoSource for TcpConnection {
+impl IoSource for Connection {
     fn ready(self: Rc<Self>, event: &mio::event::Event) {
         if event.is_writable() {
             self.do_write();
@@ -472,7 +473,7 @@ impl IoSource for TcpConnection {
     }
 }
 
-impl Consumer for TcpConnection {
+impl Consumer for Connection {
     fn write(&self, data: &[u8]) {
         if data.is_empty() || !self.accepting_writes() {
             return;
@@ -528,13 +529,13 @@ impl Consumer for TcpConnection {
     }
 }
 
-impl Producer for TcpConnection {
+impl Producer for Connection {
     fn stop_producing(&self) {
         self.lose_connection();
     }
 }
 
-impl PushProducer for TcpConnection {
+impl PushProducer for Connection {
     fn pause_producing(&self) {
         self.state.borrow_mut().reading_paused = true;
     }
@@ -549,7 +550,7 @@ impl PushProducer for TcpConnection {
     }
 }
 
-impl Transport for TcpConnection {
+impl Transport for Connection {
     fn write_sequence(&self, data: &[&[u8]]) {
         if !self.accepting_writes() {
             return;
@@ -623,7 +624,16 @@ impl Transport for TcpConnection {
     }
 
     fn as_tcp(&self) -> Option<&dyn TcpTransport> {
-        Some(self)
+        let is_tcp = self
+            .stream
+            .borrow()
+            .as_ref()
+            .is_some_and(|s| s.tcp().is_some());
+        if is_tcp {
+            Some(self)
+        } else {
+            None
+        }
     }
 }
 
@@ -631,27 +641,31 @@ fn closed() -> io::Error {
     io::Error::new(io::ErrorKind::NotConnected, "the connection is closed")
 }
 
-impl TcpTransport for TcpConnection {
+impl Connection {
+    fn with_tcp<T>(&self, f: impl FnOnce(&mio::net::TcpStream) -> io::Result<T>) -> io::Result<T> {
+        let stream = self.stream.borrow();
+        let stream = stream.as_ref().ok_or_else(closed)?;
+        f(stream
+            .tcp()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "not a TCP connection"))?)
+    }
+}
+
+impl TcpTransport for Connection {
     fn set_tcp_no_delay(&self, enabled: bool) -> io::Result<()> {
-        self.stream
-            .borrow()
-            .as_ref()
-            .ok_or_else(closed)?
-            .set_nodelay(enabled)
+        self.with_tcp(|s| s.set_nodelay(enabled))
     }
 
     fn tcp_no_delay(&self) -> io::Result<bool> {
-        self.stream.borrow().as_ref().ok_or_else(closed)?.nodelay()
+        self.with_tcp(|s| s.nodelay())
     }
 
     fn set_tcp_keep_alive(&self, enabled: bool) -> io::Result<()> {
-        let stream = self.stream.borrow();
-        socket2::SockRef::from(stream.as_ref().ok_or_else(closed)?).set_keepalive(enabled)
+        self.with_tcp(|s| socket2::SockRef::from(s).set_keepalive(enabled))
     }
 
     fn tcp_keep_alive(&self) -> io::Result<bool> {
-        let stream = self.stream.borrow();
-        socket2::SockRef::from(stream.as_ref().ok_or_else(closed)?).keepalive()
+        self.with_tcp(|s| socket2::SockRef::from(s).keepalive())
     }
 
     fn set_write_buffer_limits(&self, high: usize, low: usize) {
@@ -661,10 +675,10 @@ impl TcpTransport for TcpConnection {
     }
 }
 
-impl fmt::Debug for TcpConnection {
+impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state.borrow();
-        f.debug_struct("TcpConnection")
+        f.debug_struct("Connection")
             .field("host", &self.host)
             .field("peer", &self.peer)
             .field("buffered", &state.write_buf.len())

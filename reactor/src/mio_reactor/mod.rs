@@ -1,9 +1,13 @@
 //! The mio reactor and its TCP and UNIX transports.
 
 mod connection;
+mod connector;
 mod events;
+mod port;
 mod reactor;
+mod stream;
 mod tcp;
+mod unix;
 
 pub use connection::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 pub use reactor::Reactor;

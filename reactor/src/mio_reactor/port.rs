@@ -1,0 +1,232 @@
+//! [`StreamPort`]: a listening TCP or UNIX socket (Twisted's `tcp.Port` /
+//! `unix.Port`).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::{Rc, Weak};
+
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+
+use super::connection::Connection;
+use super::reactor::{IoSource, Shared};
+use super::stream::Stream;
+use crate::error::{CannotListenError, PanicError};
+use crate::interfaces::{DynProtocolFactory, ListeningPort, ProtocolRef};
+use crate::{succeed, Address, Deferred};
+
+/// Accepts handled per readiness event before yielding to other sources.
+const ACCEPTS_PER_TURN: usize = 64;
+
+/// Builds a protocol, containing a factory's panic.
+pub(crate) fn build(factory: &dyn DynProtocolFactory, addr: &Address) -> Option<ProtocolRef> {
+    match catch_unwind(AssertUnwindSafe(|| factory.build_protocol(addr))) {
+        Ok(protocol) => protocol,
+        Err(payload) => {
+            log::error!(
+                "factory {} panicked in build_protocol for {addr}: {}",
+                factory.describe(),
+                PanicError::from_payload(payload.as_ref())
+            );
+            None
+        }
+    }
+}
+
+/// A bound, listening socket of either family.
+pub(crate) enum Listener {
+    Tcp(mio::net::TcpListener),
+    Unix(mio::net::UnixListener),
+}
+
+impl Listener {
+    fn accept(&self) -> io::Result<(Stream, Address)> {
+        match self {
+            Listener::Tcp(l) => l
+                .accept()
+                .map(|(s, peer)| (Stream::Tcp(s), Address::Tcp(peer))),
+            Listener::Unix(l) => l.accept().map(|(s, peer)| {
+                let peer = Address::Unix(peer.as_pathname().map(|p| p.to_path_buf()));
+                (Stream::Unix(s), peer)
+            }),
+        }
+    }
+}
+
+impl Source for Listener {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.register(registry, token, interests),
+            Listener::Unix(l) => l.register(registry, token, interests),
+        }
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.reregister(registry, token, interests),
+            Listener::Unix(l) => l.reregister(registry, token, interests),
+        }
+    }
+
+    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
+        match self {
+            Listener::Tcp(l) => l.deregister(registry),
+            Listener::Unix(l) => l.deregister(registry),
+        }
+    }
+}
+
+/// How a port binds (again, after `stop_listening`), and what it cleans up.
+pub(crate) trait Bind {
+    /// Binds and listens; returns the listener and the address it got.
+    fn bind(&self) -> Result<(Listener, Address), CannotListenError>;
+    /// Runs once the listener is closed (e.g. removes a socket file).
+    fn closed(&self) {}
+}
+
+/// A listening socket serving one factory.
+pub(crate) struct StreamPort {
+    me: Weak<StreamPort>,
+    reactor: Weak<Shared>,
+    factory: Rc<dyn DynProtocolFactory>,
+    bind: Box<dyn Bind>,
+    listener: RefCell<Option<(Token, Listener)>>,
+    host: RefCell<Address>,
+    exhausted_logged: Cell<bool>,
+}
+
+impl StreamPort {
+    /// Binds, listens and registers; the factory's `do_start` runs.
+    pub(crate) fn listen(
+        reactor: &Rc<Shared>,
+        factory: Rc<dyn DynProtocolFactory>,
+        bind: Box<dyn Bind>,
+        requested: Address,
+    ) -> Result<Rc<StreamPort>, CannotListenError> {
+        let port = Rc::new_cyclic(|me| StreamPort {
+            me: me.clone(),
+            reactor: Rc::downgrade(reactor),
+            factory,
+            bind,
+            listener: RefCell::new(None),
+            host: RefCell::new(requested),
+            exhausted_logged: Cell::new(false),
+        });
+        port.start()?;
+        Ok(port)
+    }
+
+    fn start(&self) -> Result<(), CannotListenError> {
+        let (mut listener, host) = self.bind.bind()?;
+        let reactor = self.reactor.upgrade().ok_or_else(|| CannotListenError {
+            interface: host.to_string(),
+            port: host.port().unwrap_or(0),
+            source: io::Error::other("the reactor is gone"),
+        })?;
+        let me = self.me.upgrade().expect("a port is alive while it listens");
+        let token = reactor
+            .register(&mut listener, Interest::READABLE, move |_| me)
+            .map_err(|source| CannotListenError {
+                interface: host.to_string(),
+                port: host.port().unwrap_or(0),
+                source,
+            })?;
+        *self.host.borrow_mut() = host;
+        *self.listener.borrow_mut() = Some((token, listener));
+        self.factory.do_start();
+        Ok(())
+    }
+
+    fn accept(&self) {
+        let Some(reactor) = self.reactor.upgrade() else {
+            return;
+        };
+        for _ in 0..ACCEPTS_PER_TURN {
+            let accepted = match self.listener.borrow().as_ref() {
+                Some((_, listener)) => listener.accept(),
+                None => return,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    self.exhausted_logged.set(false);
+                    let Some(protocol) = build(&*self.factory, &peer) else {
+                        continue; // refused: dropping the stream closes it
+                    };
+                    if let Err(e) = Connection::start(&reactor, stream, protocol, None) {
+                        log::warn!("could not set up a connection from {peer}: {e}");
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE and friends: log once per episode, do not spin.
+                    if !self.exhausted_logged.replace(true) {
+                        log::error!("accept on {} failed: {e}", self.host.borrow());
+                    }
+                    return;
+                }
+            }
+        }
+        // More may be pending; edge-triggered, so come back for them.
+        if let Some(me) = self.me.upgrade() {
+            reactor.soon(move || me.accept());
+        }
+    }
+}
+
+impl IoSource for StreamPort {
+    fn ready(self: Rc<Self>, _event: &mio::event::Event) {
+        self.accept();
+    }
+
+    fn shutdown(self: Rc<Self>) {
+        drop(ListeningPort::stop_listening(&*self));
+    }
+}
+
+impl ListeningPort for StreamPort {
+    fn start_listening(&self) -> Result<(), CannotListenError> {
+        if self.listener.borrow().is_some() {
+            return Ok(());
+        }
+        self.start()
+    }
+
+    fn stop_listening(&self) -> Deferred<()> {
+        let listener = self.listener.borrow_mut().take();
+        if let Some((token, mut listener)) = listener {
+            if let Some(reactor) = self.reactor.upgrade() {
+                reactor.deregister(token, &mut listener);
+            }
+            drop(listener);
+            self.bind.closed();
+            self.factory.do_stop();
+        }
+        succeed(())
+    }
+
+    fn host(&self) -> Address {
+        self.host.borrow().clone()
+    }
+}
+
+impl fmt::Debug for StreamPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamPort")
+            .field("host", &self.host.borrow())
+            .field("listening", &self.listener.borrow().is_some())
+            .finish()
+    }
+}

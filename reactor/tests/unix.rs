@@ -1,0 +1,168 @@
+//! The mio reactor over UNIX sockets in a private temporary directory.
+
+use std::cell::RefCell;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use torsion_reactor::error::{CannotListenError, ConnectionRefused};
+use torsion_reactor::{
+    Address, Connector, Factory, Failure, Protocol, ProtocolFactory, Reactor, ReactorUnix,
+    TransportRef, DEFAULT_BACKLOG, DEFAULT_CONNECT_TIMEOUT, DEFAULT_UNIX_MODE,
+};
+
+/// A directory of its own for each test, removed at the end.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("torsion-unix-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn run_until(reactor: &Reactor, what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        reactor.iterate(Some(Duration::from_millis(20))).unwrap();
+    }
+}
+
+#[derive(Default)]
+struct Echo(Option<TransportRef>);
+impl Protocol for Echo {
+    fn connection_made(&mut self, t: TransportRef) {
+        self.0 = Some(t);
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        self.0.as_ref().unwrap().write(data);
+    }
+}
+
+struct Client {
+    seen: Rc<RefCell<Vec<u8>>>,
+    peer: Rc<RefCell<Option<Address>>>,
+}
+impl Protocol for Client {
+    fn connection_made(&mut self, t: TransportRef) {
+        *self.peer.borrow_mut() = Some(t.peer());
+        assert!(t.as_tcp().is_none(), "a UNIX transport has no TCP options");
+        t.write(b"over a unix socket");
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        self.seen.borrow_mut().extend_from_slice(data);
+    }
+}
+
+fn echo() -> Rc<Factory<Echo>> {
+    Rc::new(Factory::for_protocol(Echo::default))
+}
+
+#[test]
+fn echo_over_a_unix_socket() {
+    let dir = TempDir::new("echo");
+    let path = dir.0.join("echo.sock");
+    let reactor = Reactor::new().unwrap();
+    let port = reactor
+        .listen_unix(&path, echo(), DEFAULT_BACKLOG, 0o600)
+        .unwrap();
+    assert_eq!(port.host(), Address::Unix(Some(path.clone())));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let (seen, peer) = (
+        Rc::new(RefCell::new(Vec::new())),
+        Rc::new(RefCell::new(None)),
+    );
+    let (s, p) = (seen.clone(), peer.clone());
+    reactor.connect_unix(
+        &path,
+        Rc::new(Factory::for_protocol(move || Client {
+            seen: s.clone(),
+            peer: p.clone(),
+        })),
+        DEFAULT_CONNECT_TIMEOUT,
+    );
+    run_until(&reactor, "the echo", || seen.borrow().len() == 18);
+    assert_eq!(&*seen.borrow(), b"over a unix socket");
+    assert_eq!(*peer.borrow(), Some(Address::Unix(Some(path.clone()))));
+    drop(port.stop_listening());
+    assert!(
+        !path.exists(),
+        "the socket file is removed when the port stops"
+    );
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced() {
+    let dir = TempDir::new("stale");
+    let path = dir.0.join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap()); // leaves the file, nobody listening
+    assert!(path.exists());
+    let reactor = Reactor::new().unwrap();
+    reactor
+        .listen_unix(&path, echo(), DEFAULT_BACKLOG, DEFAULT_UNIX_MODE)
+        .unwrap();
+}
+
+#[test]
+fn a_live_socket_or_another_file_is_not_touched() {
+    let dir = TempDir::new("live");
+    let live = dir.0.join("live.sock");
+    let _listening = std::os::unix::net::UnixListener::bind(&live).unwrap();
+    let reactor = Reactor::new().unwrap();
+    let refused: CannotListenError = reactor.listen_unix(&live, echo(), 50, 0o666).err().unwrap();
+    assert!(refused.to_string().contains("live.sock"), "{refused}");
+    assert!(live.exists());
+
+    let plain = dir.0.join("plain.txt");
+    std::fs::write(&plain, b"keep me").unwrap();
+    let refused = reactor
+        .listen_unix(&plain, echo(), 50, 0o666)
+        .err()
+        .unwrap();
+    assert!(std::error::Error::source(&refused)
+        .unwrap()
+        .to_string()
+        .contains("not a socket"));
+    assert_eq!(std::fs::read(&plain).unwrap(), b"keep me");
+}
+
+#[test]
+fn connecting_to_a_missing_path_is_refused() {
+    struct Failing(Rc<RefCell<Option<Failure>>>);
+    impl ProtocolFactory for Failing {
+        type Protocol = Echo;
+        fn build_protocol(&self, _: &Address) -> Option<Echo> {
+            Some(Echo::default())
+        }
+        fn client_connection_failed(&self, _: &dyn Connector, reason: Failure) {
+            *self.0.borrow_mut() = Some(reason);
+        }
+    }
+    let dir = TempDir::new("missing");
+    let reactor = Reactor::new().unwrap();
+    let failed = Rc::new(RefCell::new(None));
+    reactor.connect_unix(
+        &dir.0.join("nobody.sock"),
+        Rc::new(Failing(failed.clone())),
+        DEFAULT_CONNECT_TIMEOUT,
+    );
+    run_until(&reactor, "the refusal", || failed.borrow().is_some());
+    assert!(failed
+        .borrow()
+        .as_ref()
+        .unwrap()
+        .check::<ConnectionRefused>());
+}
