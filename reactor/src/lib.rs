@@ -93,7 +93,7 @@ pub use defer::{
 pub use executor::{LocalExecutor, LocalFuture, LocalSpawn};
 pub use failure::{log_failure, Failure};
 pub use interfaces::*;
-pub use mio_reactor::{Reactor, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
+pub use mio_reactor::{Reactor, ThreadError, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 pub use protocol::{Factory, PortCounter};
 pub use threads::{thread_channel, ThreadCalls, ThreadHandle};
 pub use time::{DelayedCall, TimerId, TimerQueue, Timers};

@@ -3,6 +3,7 @@
 mod connection;
 mod connector;
 mod events;
+mod pool;
 mod port;
 mod reactor;
 mod stream;
@@ -10,4 +11,5 @@ mod tcp;
 mod unix;
 
 pub use connection::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
+pub use pool::ThreadError;
 pub use reactor::Reactor;

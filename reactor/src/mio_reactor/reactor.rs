@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
 use super::events::SystemEvents;
+use super::pool::{self, Pool, ThreadError};
 use crate::error::{PanicError, ReactorError};
 use crate::interfaces::{
     events, Phase, ReactorCore, ReactorFromThreads, ReactorTime, Trigger, TriggerId,
@@ -24,6 +25,9 @@ use crate::{
 
 const WAKER: Token = Token(usize::MAX);
 const SIGNALS: Token = Token(usize::MAX - 1);
+
+/// Threads of the `defer_to_thread` pool, started as work arrives.
+const WORKER_THREADS: usize = 4;
 
 /// Size of the one read buffer every connection reads into.
 pub(crate) const READ_BUFFER: usize = 64 * 1024;
@@ -62,6 +66,7 @@ pub(crate) struct Shared {
     soon: RefCell<VecDeque<Box<dyn FnOnce()>>>,
     read_buffer: RefCell<Vec<u8>>,
     install_signal_handlers: Cell<bool>,
+    pool: Pool,
 }
 
 /// The reactor: one thread, one `mio::Poll`, the shared timer queue,
@@ -138,6 +143,7 @@ impl Reactor {
             soon: RefCell::new(VecDeque::new()),
             read_buffer: RefCell::new(vec![0; READ_BUFFER]),
             install_signal_handlers: Cell::new(true),
+            pool: Pool::new(WORKER_THREADS),
         });
         let weak = Rc::downgrade(&shared);
         shared.system_events.add(
@@ -163,6 +169,34 @@ impl Reactor {
     /// busily.
     pub fn spawn_local(&self, future: impl std::future::Future<Output = ()> + 'static) {
         self.shared.executor.spawn_local(future);
+    }
+
+    /// Runs blocking `work` on a small pool of worker threads and fires the
+    /// returned Deferred with its result on the reactor thread (Twisted's
+    /// `deferToThread`). A panic in `work` becomes a failure; cancelling the
+    /// Deferred cannot stop the thread, and its late result is ignored.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use torsion_reactor::Reactor;
+    ///
+    /// let reactor = Reactor::new()?;
+    /// let sum = reactor.defer_to_thread(|| Ok((1..=100u64).sum::<u64>()));
+    /// let deadline = Instant::now() + Duration::from_secs(5);
+    /// while !sum.has_result() && Instant::now() < deadline {
+    ///     reactor.iterate(Some(Duration::from_millis(10)))?;
+    /// }
+    /// assert_eq!(sum.take_result().unwrap().unwrap(), 5050);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn defer_to_thread<T, F>(&self, work: F) -> crate::Deferred<T>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, ThreadError> + Send + 'static,
+    {
+        pool::defer_to_thread(&self.shared.pool, self.shared.thread_handle.clone(), work)
     }
 
     /// Runs one loop iteration, waiting at most `timeout` for events
