@@ -47,11 +47,17 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod connect_protocol;
+mod description;
+mod from_string;
 mod tcp;
+mod unix;
 mod wrapping;
 
 pub use connect_protocol::connect_protocol;
+pub use description::{quote, Arguments, ClientDescription, EndpointParseError, ServerDescription};
+pub use from_string::{client_from_string, server_from_string, EndpointRegistry};
 pub use tcp::{
     Tcp4ClientEndpoint, Tcp4ServerEndpoint, Tcp6ClientEndpoint, Tcp6ServerEndpoint,
     TcpClientEndpoint, TcpServerEndpoint, V4, V6,
 };
+pub use unix::{UnixClientEndpoint, UnixServerEndpoint};

@@ -16,12 +16,26 @@ use torsion_reactor::{
 
 use crate::wrapping::WrappingFactory;
 
+/// The address family of a TCP endpoint: [`V4`] or [`V6`].
+pub trait IpFamily: 'static {
+    /// The endpoint type in description strings (`tcp` / `tcp6`).
+    const KIND: &'static str;
+}
+
 /// Marks IPv4 endpoints.
 #[derive(Debug, Clone, Copy)]
 pub enum V4 {}
 /// Marks IPv6 endpoints.
 #[derive(Debug, Clone, Copy)]
 pub enum V6 {}
+
+impl IpFamily for V4 {
+    const KIND: &'static str = "tcp";
+}
+
+impl IpFamily for V6 {
+    const KIND: &'static str = "tcp6";
+}
 
 /// A TCP client endpoint: connects with the reactor's `connect_tcp`.
 /// Use it as [`Tcp4ClientEndpoint`] or [`Tcp6ClientEndpoint`].
@@ -94,7 +108,7 @@ impl<R: ReactorTcp + 'static, V> TcpClientEndpoint<R, V> {
     }
 }
 
-impl<R: ReactorTcp + 'static, V: 'static> StreamClientEndpoint for TcpClientEndpoint<R, V> {
+impl<R: ReactorTcp + 'static, V: IpFamily> StreamClientEndpoint for TcpClientEndpoint<R, V> {
     fn connect_dyn(&self, factory: Rc<dyn DynProtocolFactory>) -> Deferred<ProtocolRef> {
         let connector: Rc<RefCell<Option<Rc<dyn Connector>>>> = Rc::default();
         let (for_cancel, destination) = (connector.clone(), self.destination());
@@ -121,7 +135,12 @@ impl<R: ReactorTcp + 'static, V: 'static> StreamClientEndpoint for TcpClientEndp
     }
 
     fn describe(&self) -> String {
-        format!("tcp:host={}:port={}", self.host, self.port)
+        format!(
+            "{}:host={}:port={}",
+            V::KIND,
+            crate::quote(&self.host, false),
+            self.port
+        )
     }
 }
 
@@ -204,7 +223,7 @@ impl<R: ReactorTcp + 'static, V> TcpServerEndpoint<R, V> {
     }
 }
 
-impl<R: ReactorTcp + 'static, V: 'static> StreamServerEndpoint for TcpServerEndpoint<R, V> {
+impl<R: ReactorTcp + 'static, V: IpFamily> StreamServerEndpoint for TcpServerEndpoint<R, V> {
     fn listen_dyn(&self, factory: Rc<dyn DynProtocolFactory>) -> Deferred<Rc<dyn ListeningPort>> {
         match self
             .reactor
@@ -213,6 +232,16 @@ impl<R: ReactorTcp + 'static, V: 'static> StreamServerEndpoint for TcpServerEndp
             Ok(port) => Deferred::succeeded(port),
             Err(error) => Deferred::failed(error),
         }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}:{}:interface={}:backlog={}",
+            V::KIND,
+            self.port,
+            crate::quote(&self.interface, false),
+            self.backlog
+        )
     }
 }
 

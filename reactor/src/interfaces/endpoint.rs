@@ -115,6 +115,23 @@ pub trait StreamServerEndpoint {
     /// Listens, building a protocol with `factory` for each connection;
     /// fires with the port (Twisted's `listen`).
     fn listen_dyn(&self, factory: Rc<dyn DynProtocolFactory>) -> Deferred<Rc<dyn ListeningPort>>;
+
+    /// A description for log lines, e.g. `tcp:8080:interface=127.0.0.1`.
+    fn describe(&self) -> String {
+        crate::interfaces::short_type_name::<Self>().to_string()
+    }
+}
+
+impl std::fmt::Debug for dyn StreamClientEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StreamClientEndpoint({})", self.describe())
+    }
+}
+
+impl std::fmt::Debug for dyn StreamServerEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StreamServerEndpoint({})", self.describe())
+    }
 }
 
 /// The typed side of [`StreamServerEndpoint`].

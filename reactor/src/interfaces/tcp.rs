@@ -140,3 +140,15 @@ impl<R: ReactorTcp + ?Sized> ReactorTcp for Rc<R> {
         (**self).connect_tcp(host, port, factory, timeout, bind_address)
     }
 }
+
+impl std::fmt::Debug for dyn ListeningPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ListeningPort({})", self.host())
+    }
+}
+
+impl std::fmt::Debug for dyn Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Connector({}, {:?})", self.destination(), self.state())
+    }
+}

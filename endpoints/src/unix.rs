@@ -1,0 +1,168 @@
+//! UNIX socket endpoints (Twisted's `UNIXClientEndpoint`, `UNIXServerEndpoint`).
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use torsion_reactor::error::ConnectingCancelledError;
+use torsion_reactor::{
+    Address, Connector, Deferred, DynProtocolFactory, ListeningPort, ProtocolRef, ReactorUnix,
+    StreamClientEndpoint, StreamServerEndpoint, DEFAULT_BACKLOG, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_UNIX_MODE,
+};
+
+use crate::wrapping::WrappingFactory;
+
+/// Connects to a UNIX socket file (Twisted's `UNIXClientEndpoint`).
+///
+/// # Examples
+///
+/// ```
+/// use torsion_endpoints::UnixClientEndpoint;
+/// use torsion_reactor::{Factory, Reactor, StreamClientEndpointExt};
+/// use torsion_testing::AccumulatingProtocol;
+///
+/// let reactor = Reactor::new()?;
+/// let endpoint = UnixClientEndpoint::new(reactor, "/run/app.sock");
+/// let connected = endpoint.connect(Factory::for_protocol(AccumulatingProtocol::new));
+/// connected.cancel();
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UnixClientEndpoint<R> {
+    reactor: R,
+    path: PathBuf,
+    timeout: Duration,
+}
+
+impl<R: ReactorUnix + 'static> UnixClientEndpoint<R> {
+    /// Connects to `path` with Twisted's default 30 s timeout.
+    pub fn new(reactor: R, path: impl AsRef<Path>) -> Self {
+        UnixClientEndpoint {
+            reactor,
+            path: path.as_ref().to_path_buf(),
+            timeout: DEFAULT_CONNECT_TIMEOUT,
+        }
+    }
+
+    /// The connect timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}
+
+impl<R: ReactorUnix + 'static> StreamClientEndpoint for UnixClientEndpoint<R> {
+    fn connect_dyn(&self, factory: Rc<dyn DynProtocolFactory>) -> Deferred<ProtocolRef> {
+        let connector: Rc<RefCell<Option<Rc<dyn Connector>>>> = Rc::default();
+        let (for_cancel, destination) = (connector.clone(), Address::Unix(Some(self.path.clone())));
+        let connected = Deferred::with_canceller(move |d: &Deferred<ProtocolRef>| {
+            let connector = for_cancel.borrow().clone();
+            d.errback(ConnectingCancelledError {
+                address: destination,
+            });
+            if let Some(connector) = connector {
+                let _ = connector.stop_connecting();
+            }
+        });
+        let wrapping = Rc::new(WrappingFactory::new(factory, connected.clone()));
+        *connector.borrow_mut() = Some(self.reactor.connect_unix(
+            &self.path,
+            wrapping,
+            self.timeout,
+        ));
+        connected
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "unix:path={}",
+            crate::quote(&self.path.to_string_lossy(), false)
+        )
+    }
+}
+
+impl<R> fmt::Debug for UnixClientEndpoint<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixClientEndpoint")
+            .field("path", &self.path)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Listens on a UNIX socket file (Twisted's `UNIXServerEndpoint`).
+///
+/// # Examples
+///
+/// ```
+/// use torsion_endpoints::UnixServerEndpoint;
+/// use torsion_reactor::Reactor;
+///
+/// let reactor = Reactor::new()?;
+/// let endpoint = UnixServerEndpoint::new(reactor, "/run/app.sock").mode(0o660).backlog(128);
+/// # let _ = endpoint;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UnixServerEndpoint<R> {
+    reactor: R,
+    path: PathBuf,
+    backlog: u32,
+    mode: u32,
+}
+
+impl<R: ReactorUnix + 'static> UnixServerEndpoint<R> {
+    /// Listens on `path`, mode 0o666, backlog 50.
+    pub fn new(reactor: R, path: impl AsRef<Path>) -> Self {
+        UnixServerEndpoint {
+            reactor,
+            path: path.as_ref().to_path_buf(),
+            backlog: DEFAULT_BACKLOG,
+            mode: DEFAULT_UNIX_MODE,
+        }
+    }
+
+    /// The socket file's permissions.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The listen backlog.
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+}
+
+impl<R: ReactorUnix + 'static> StreamServerEndpoint for UnixServerEndpoint<R> {
+    fn listen_dyn(&self, factory: Rc<dyn DynProtocolFactory>) -> Deferred<Rc<dyn ListeningPort>> {
+        match self
+            .reactor
+            .listen_unix(&self.path, factory, self.backlog, self.mode)
+        {
+            Ok(port) => Deferred::succeeded(port),
+            Err(error) => Deferred::failed(error),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "unix:{}:mode={:o}:backlog={}",
+            crate::quote(&self.path.to_string_lossy(), true),
+            self.mode,
+            self.backlog
+        )
+    }
+}
+
+impl<R> fmt::Debug for UnixServerEndpoint<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnixServerEndpoint")
+            .field("path", &self.path)
+            .field("backlog", &self.backlog)
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
+    }
+}
