@@ -1,0 +1,1 @@
+//! Timed helpers (Twisted's `twisted.internet.task`): `LoopingCall`, `defer_later`.
