@@ -446,3 +446,32 @@ unit_error!(
     ReactorGone,
     "the reactor is gone; the call was not queued"
 );
+
+/// Misuse of a [`LoopingCall`](crate::task::LoopingCall) (Twisted asserts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoopingCallError {
+    /// `start` while it is running.
+    AlreadyRunning,
+    /// `start` after `stop` while the loop's last iteration is still in
+    /// progress (the function is running, or its Deferred has not fired):
+    /// the loop has not finished until the Deferred from `start` fires.
+    StillStopping,
+    /// `stop` or `reset` while it is not running.
+    NotRunning,
+}
+
+impl fmt::Display for LoopingCallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LoopingCallError::AlreadyRunning => "tried to start an already running LoopingCall",
+            LoopingCallError::StillStopping => {
+                "tried to start a LoopingCall whose last iteration has not finished; \
+                 start it again once the Deferred from start() fires"
+            }
+            LoopingCallError::NotRunning => "the LoopingCall is not running",
+        })
+    }
+}
+
+impl Error for LoopingCallError {}

@@ -1,1 +1,0 @@
-//! Timed helpers (Twisted's `twisted.internet.task`): `LoopingCall`, `defer_later`.
