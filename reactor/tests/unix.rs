@@ -166,3 +166,84 @@ fn connecting_to_a_missing_path_is_refused() {
         .unwrap()
         .check::<ConnectionRefused>());
 }
+
+/// A descriptor sent with `send_file_descriptor` reaches a protocol with the
+/// file-descriptor-receiver capability, before the byte it came with, and
+/// is a working descriptor (here: the write end of a pipe we read back).
+#[test]
+fn passing_a_file_descriptor() {
+    use std::io::{Read, Write};
+    use std::os::fd::OwnedFd;
+    use torsion_reactor::FileDescriptorReceiver;
+
+    #[derive(Default)]
+    struct Receiver {
+        events: Rc<RefCell<Vec<String>>>,
+        fds: Rc<RefCell<Vec<OwnedFd>>>,
+    }
+    impl Protocol for Receiver {
+        fn data_received(&mut self, data: &[u8]) {
+            self.events
+                .borrow_mut()
+                .push(format!("data {}", String::from_utf8_lossy(data)));
+        }
+        fn as_file_descriptor_receiver(&mut self) -> Option<&mut dyn FileDescriptorReceiver> {
+            Some(self)
+        }
+    }
+    impl FileDescriptorReceiver for Receiver {
+        fn file_descriptor_received(&mut self, descriptor: OwnedFd) {
+            self.events.borrow_mut().push("fd".to_string());
+            self.fds.borrow_mut().push(descriptor);
+        }
+    }
+    struct Sender(Rc<RefCell<Option<OwnedFd>>>);
+    impl Protocol for Sender {
+        fn connection_made(&mut self, t: TransportRef) {
+            let unix = t.as_unix().expect("a UNIX transport passes descriptors");
+            unix.send_file_descriptor(self.0.borrow_mut().take().unwrap())
+                .unwrap();
+            t.write(b"x");
+        }
+        fn data_received(&mut self, _: &[u8]) {}
+    }
+
+    let dir = TempDir::new("fds");
+    let path = dir.0.join("fds.sock");
+    let (events, fds) = (
+        Rc::new(RefCell::new(Vec::new())),
+        Rc::new(RefCell::new(Vec::new())),
+    );
+    let (e, f) = (events.clone(), fds.clone());
+    let reactor = Reactor::new().unwrap();
+    reactor
+        .listen_unix(
+            &path,
+            Rc::new(Factory::for_protocol(move || Receiver {
+                events: e.clone(),
+                fds: f.clone(),
+            })),
+            DEFAULT_BACKLOG,
+            0o600,
+        )
+        .unwrap();
+    let (mut read_end, write_end) = std::io::pipe().unwrap();
+    let to_send = Rc::new(RefCell::new(Some(OwnedFd::from(write_end))));
+    let s = to_send.clone();
+    reactor.connect_unix(
+        &path,
+        Rc::new(Factory::for_protocol(move || Sender(s.clone()))),
+        DEFAULT_CONNECT_TIMEOUT,
+    );
+    run_until(&reactor, "the descriptor and the byte", || {
+        events.borrow().len() == 2
+    });
+    assert_eq!(*events.borrow(), ["fd", "data x"]);
+    let received = fds.borrow_mut().pop().unwrap();
+    let mut pipe = std::fs::File::from(received);
+    pipe.write_all(b"through the passed descriptor").unwrap();
+    drop(pipe);
+    let mut text = String::new();
+    read_end.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "through the passed descriptor");
+}

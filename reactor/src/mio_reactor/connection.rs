@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
+use std::os::fd::OwnedFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
@@ -15,7 +16,7 @@ use super::stream::Stream;
 use crate::error::{ConnectionAborted, ConnectionDone, ConnectionLost, PanicError, ProducerError};
 use crate::interfaces::{
     Consumer, Producer, ProducerRef, ProtocolRef, PushProducer, TcpTransport, Transport,
-    TransportRef,
+    TransportRef, UnixTransport,
 };
 use crate::{Address, Failure};
 
@@ -45,6 +46,8 @@ struct State {
     producer: Option<ProducerRef>,
     producer_paused: bool,
     error: Option<io::Error>,
+    /// Descriptors to pass with the next bytes written (UNIX only).
+    pending_fds: Vec<OwnedFd>,
 }
 
 /// One connection: the socket, its protocol, and the transport state the
@@ -190,10 +193,13 @@ impl Connection {
                 self.soon(|me| me.do_read());
                 break;
             }
+            let mut fds = Vec::new();
             let read = match self.stream.borrow().as_ref() {
-                Some(stream) => stream.read(&mut buffer),
+                Some(stream) => stream.read_with_fds(&mut buffer, &mut fds),
                 None => break,
             };
+            // Descriptors arrive before the bytes they came with, as in Twisted.
+            self.deliver_fds(fds);
             match read {
                 Ok(0) => {
                     self.read_eof();
@@ -277,7 +283,7 @@ impl Connection {
         let result = loop {
             let guard = self.stream.borrow();
             let stream = guard.as_ref()?;
-            match stream.write_vectored(data) {
+            match self.write_passing_fds(stream, data) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 other => break other,
             }
@@ -292,6 +298,47 @@ impl Connection {
         }
     }
 
+    /// Writes, passing pending descriptors with the first byte.
+    fn write_passing_fds(&self, stream: &Stream, data: &[IoSlice<'_>]) -> io::Result<usize> {
+        let fds = std::mem::take(&mut self.state.borrow_mut().pending_fds);
+        self.finish_fd_write(stream, data, fds)
+    }
+
+    fn finish_fd_write(
+        &self,
+        stream: &Stream,
+        data: &[IoSlice<'_>],
+        fds: Vec<OwnedFd>,
+    ) -> io::Result<usize> {
+        if fds.is_empty() || !stream.is_unix() {
+            return stream.write_vectored(data);
+        }
+        let result = stream.write_with_fds(data, &fds);
+        if !matches!(result, Ok(n) if n > 0) {
+            // Not sent: they wait for the next write.
+            self.state.borrow_mut().pending_fds.splice(0..0, fds);
+        }
+        result
+    }
+
+    fn deliver_fds(&self, fds: Vec<OwnedFd>) {
+        for fd in fds {
+            let mut delivered = false;
+            self.with_protocol("file_descriptor_received", |p| {
+                if let Some(receiver) = p.as_file_descriptor_receiver() {
+                    receiver.file_descriptor_received(fd);
+                    delivered = true;
+                }
+            });
+            if !delivered {
+                log::warn!(
+                    "{} sent a file descriptor but the protocol does not receive them; closed it",
+                    self.peer
+                );
+            }
+        }
+    }
+
     fn accepting_writes(&self) -> bool {
         let state = self.state.borrow();
         !(state.closed || state.aborting || state.write_shutdown_requested || state.error.is_some())
@@ -299,9 +346,14 @@ impl Connection {
 
     fn do_write(&self) {
         loop {
+            // Descriptors go out with the first byte of this write; taken
+            // out first so the buffer can stay borrowed during the syscall.
+            let fds = std::mem::take(&mut self.state.borrow_mut().pending_fds);
             let written = {
                 let state = self.state.borrow();
                 if state.write_buf.is_empty() || state.closed {
+                    drop(state);
+                    self.state.borrow_mut().pending_fds = fds;
                     break;
                 }
                 let (a, b) = state.write_buf.as_slices();
@@ -309,8 +361,16 @@ impl Connection {
                 let Some(stream) = stream.as_ref() else {
                     break;
                 };
-                stream.write_vectored(&[IoSlice::new(a), IoSlice::new(b)])
+                let data = [IoSlice::new(a), IoSlice::new(b)];
+                if fds.is_empty() {
+                    stream.write_vectored(&data)
+                } else {
+                    stream.write_with_fds(&data, &fds)
+                }
             };
+            if !matches!(written, Ok(n) if n > 0) && !fds.is_empty() {
+                self.state.borrow_mut().pending_fds.splice(0..0, fds);
+            }
             match written {
                 Ok(0) => break,
                 Ok(n) => {
@@ -623,6 +683,15 @@ impl Transport for Connection {
         self.host.clone()
     }
 
+    fn as_unix(&self) -> Option<&dyn UnixTransport> {
+        let is_unix = self.stream.borrow().as_ref().is_some_and(Stream::is_unix);
+        if is_unix {
+            Some(self)
+        } else {
+            None
+        }
+    }
+
     fn as_tcp(&self) -> Option<&dyn TcpTransport> {
         let is_tcp = self
             .stream
@@ -672,6 +741,18 @@ impl TcpTransport for Connection {
         self.high_water.set(high);
         self.low_water.set(low.min(high));
         self.check_high_water();
+    }
+}
+
+impl UnixTransport for Connection {
+    fn send_file_descriptor(&self, descriptor: OwnedFd) -> io::Result<()> {
+        let mut state = self.state.borrow_mut();
+        if state.closed || state.aborting {
+            return Err(closed());
+        }
+        // Sent with the next byte that goes out (a write must follow).
+        state.pending_fds.push(descriptor);
+        Ok(())
     }
 }
 

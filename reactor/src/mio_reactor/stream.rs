@@ -1,12 +1,17 @@
 //! [`Stream`]: a connected TCP or UNIX socket, as the connection code sees it.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::mem::MaybeUninit;
 use std::net::Shutdown;
+use std::os::fd::{AsFd, OwnedFd};
 
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
 use crate::Address;
+
+/// Descriptors accepted in one read; more in one message are closed by the kernel.
+const MAX_FDS_PER_READ: usize = 16;
 
 /// A connected stream socket of either family.
 pub(crate) enum Stream {
@@ -41,6 +46,61 @@ impl Stream {
             Stream::Tcp(s) => (&*s).read(buffer),
             Stream::Unix(s) => (&*s).read(buffer),
         }
+    }
+
+    /// Reads, collecting descriptors passed with the bytes (UNIX only;
+    /// `fds` stays empty for TCP).
+    pub(crate) fn read_with_fds(
+        &self,
+        buffer: &mut [u8],
+        fds: &mut Vec<OwnedFd>,
+    ) -> io::Result<usize> {
+        let Stream::Unix(s) = self else {
+            return self.read(buffer);
+        };
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS_PER_READ))];
+        let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+        let received = rustix::net::recvmsg(
+            s.as_fd(),
+            &mut [IoSliceMut::new(buffer)],
+            &mut control,
+            rustix::net::RecvFlags::CMSG_CLOEXEC,
+        )?;
+        for message in control.drain() {
+            if let rustix::net::RecvAncillaryMessage::ScmRights(received) = message {
+                fds.extend(received);
+            }
+        }
+        Ok(received.bytes)
+    }
+
+    /// Writes `data`, passing `fds` along with its first byte (UNIX only).
+    pub(crate) fn write_with_fds(
+        &self,
+        data: &[IoSlice<'_>],
+        fds: &[OwnedFd],
+    ) -> io::Result<usize> {
+        let Stream::Unix(s) = self else {
+            return self.write_vectored(data);
+        };
+        let borrowed: Vec<_> = fds.iter().map(|fd| fd.as_fd()).collect();
+        let mut space = vec![MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(borrowed.len()))];
+        let mut control = rustix::net::SendAncillaryBuffer::new(&mut space);
+        if !control.push(rustix::net::SendAncillaryMessage::ScmRights(&borrowed)) {
+            return Err(io::Error::other(
+                "too many file descriptors for one message",
+            ));
+        }
+        Ok(rustix::net::sendmsg(
+            s.as_fd(),
+            data,
+            &mut control,
+            rustix::net::SendFlags::empty(),
+        )?)
+    }
+
+    pub(crate) fn is_unix(&self) -> bool {
+        matches!(self, Stream::Unix(_))
     }
 
     pub(crate) fn write_vectored(&self, data: &[IoSlice<'_>]) -> io::Result<usize> {
