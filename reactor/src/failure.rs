@@ -177,9 +177,9 @@ impl fmt::Debug for Failure {
     }
 }
 
-/// `torsion_reactor::error::CancelledError` -> `CancelledError`, keeping generic
-/// arguments readable.
-fn short_name(name: &'static str) -> &'static str {
+/// `torsion_reactor::error::CancelledError` -> `CancelledError`; generic
+/// arguments are kept (`Factory<my_app::Echo>` -> `Factory<my_app::Echo>`).
+pub(crate) fn short_name(name: &'static str) -> &'static str {
     let end = name.find('<').unwrap_or(name.len());
     match name[..end].rfind("::") {
         Some(i) => &name[i + 2..],

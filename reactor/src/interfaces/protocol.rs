@@ -111,12 +111,7 @@ pub trait Protocol: 'static {
 
 /// The last path segment of a type's name: `my_app::Echo` -> `Echo`.
 pub(crate) fn short_type_name<T: ?Sized>() -> &'static str {
-    let name = std::any::type_name::<T>();
-    let end = name.find('<').unwrap_or(name.len());
-    match name[..end].rfind("::") {
-        Some(i) => &name[i + 2..],
-        None => name,
-    }
+    crate::failure::short_name(std::any::type_name::<T>())
 }
 
 /// A protocol that handles the two halves of a connection closing apart:
