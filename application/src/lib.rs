@@ -46,6 +46,7 @@ mod client_service;
 mod runner;
 mod server_service;
 mod service;
+mod timer_service;
 
 pub use backoff::{backoff_policy, default_jitter, default_retry_policy, RetryPolicy};
 pub use client_service::{ClientService, ClientServiceBuilder};
@@ -54,3 +55,4 @@ pub use server_service::StreamServerEndpointService;
 pub use service::{
     disown_service_parent, set_service_parent, MultiService, Service, ServiceError, ServiceState,
 };
+pub use timer_service::TimerService;

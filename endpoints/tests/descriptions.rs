@@ -371,7 +371,7 @@ fn arbitrary_client() -> impl Strategy<Value = ClientDescription> {
                 host,
                 port,
                 timeout: timeout.map(Duration::from_secs),
-                bind_address: bind.map(|b| IpAddr::from(b)),
+                bind_address: bind.map(IpAddr::from),
                 ipv6,
             }),
         (text, proptest::option::of(0u64..100_000), any::<bool>()).prop_map(
