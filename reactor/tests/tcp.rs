@@ -442,3 +442,208 @@ fn call_from_thread_from_many_threads() {
         w.join().unwrap();
     }
 }
+
+/// A connect that gets no answer times out with TimeoutError through the
+/// factory's `client_connection_failed`. No answer on loopback: a listener
+/// whose accept queue is full drops further SYNs.
+#[test]
+fn connect_timeout() {
+    use socket2::{Domain, Socket, Type};
+    use torsion_reactor::error::TimeoutError;
+    struct Failing(Rc<RefCell<Option<Failure>>>);
+    impl torsion_reactor::ProtocolFactory for Failing {
+        type Protocol = Echo;
+        fn build_protocol(&self, _: &torsion_reactor::Address) -> Option<Echo> {
+            Some(Echo::default())
+        }
+        fn client_connection_failed(&self, _: &dyn Connector, reason: Failure) {
+            *self.0.borrow_mut() = Some(reason);
+        }
+    }
+    let listener = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    listener
+        .bind(
+            &"127.0.0.1:0"
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        )
+        .unwrap();
+    listener.listen(0).unwrap();
+    let port = listener.local_addr().unwrap().as_socket().unwrap().port();
+    // Fill the accept queue (never accepted).
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        s.set_nonblocking(true).unwrap();
+        let _ = s.connect(
+            &format!("127.0.0.1:{port}")
+                .parse::<std::net::SocketAddr>()
+                .unwrap()
+                .into(),
+        );
+        fillers.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let reactor = Reactor::new().unwrap();
+    let failed = Rc::new(RefCell::new(None));
+    let started = Instant::now();
+    reactor.connect_tcp(
+        "127.0.0.1",
+        port,
+        Rc::new(Failing(failed.clone())),
+        Duration::from_millis(300),
+        None,
+    );
+    run_until(&reactor, "the timeout", || failed.borrow().is_some());
+    let reason = failed.borrow().clone().unwrap();
+    if reason.check::<TimeoutError>() {
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "fired early: {:?}",
+            started.elapsed()
+        );
+    } else {
+        // Some kernels answer a full queue with a reset instead of silence.
+        assert!(reason.check::<ConnectionRefused>(), "{reason}");
+    }
+}
+
+/// The server half-closes (`lose_write_connection`) after answering: the
+/// client reads the answer then EOF, and can still send; the server's
+/// half-closeable protocol hears `write_connection_lost`.
+#[test]
+fn half_close_from_the_server() {
+    #[derive(Default)]
+    struct Answer {
+        transport: Option<TransportRef>,
+        events: Rc<RefCell<Vec<String>>>,
+    }
+    impl Protocol for Answer {
+        fn connection_made(&mut self, t: TransportRef) {
+            t.write(b"answer");
+            t.lose_write_connection();
+            self.transport = Some(t);
+        }
+        fn data_received(&mut self, data: &[u8]) {
+            self.events
+                .borrow_mut()
+                .push(format!("got {}", String::from_utf8_lossy(data)));
+        }
+        fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
+            Some(self)
+        }
+    }
+    impl HalfCloseableProtocol for Answer {
+        fn read_connection_lost(&mut self) {
+            self.events.borrow_mut().push("read lost".into());
+            self.transport.as_ref().unwrap().lose_connection();
+        }
+        fn write_connection_lost(&mut self) {
+            self.events.borrow_mut().push("write lost".into());
+        }
+    }
+    let events = Rc::new(RefCell::new(Vec::new()));
+    let e = events.clone();
+    let reactor = Reactor::new().unwrap();
+    let port = reactor
+        .listen_tcp(
+            0,
+            Rc::new(Factory::for_protocol(move || Answer {
+                transport: None,
+                events: e.clone(),
+            })),
+            50,
+            "127.0.0.1",
+        )
+        .unwrap()
+        .host()
+        .port()
+        .unwrap();
+    let worker = std::thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap(); // ends at the server's FIN
+        stream.write_all(b"thanks").unwrap(); // our side still open
+        stream.shutdown(std::net::Shutdown::Write).unwrap();
+        answer
+    });
+    run_until(&reactor, "both halves closed", || {
+        events.borrow().len() == 3
+    });
+    assert_eq!(worker.join().unwrap(), "answer");
+    assert_eq!(*events.borrow(), ["write lost", "got thanks", "read lost"]);
+}
+
+/// A factory that panics in `build_protocol` refuses that connection only.
+#[test]
+fn a_panicking_factory_is_contained() {
+    struct Bomb;
+    impl torsion_reactor::ProtocolFactory for Bomb {
+        type Protocol = Echo;
+        fn build_protocol(&self, _: &torsion_reactor::Address) -> Option<Echo> {
+            panic!("factory bug");
+        }
+    }
+    let reactor = Reactor::new().unwrap();
+    let bomb = reactor
+        .listen_tcp(0, Rc::new(Bomb), 50, "127.0.0.1")
+        .unwrap()
+        .host()
+        .port()
+        .unwrap();
+    let (_, lost, _) = client(&reactor, bomb, b"hello");
+    run_until(&reactor, "the refused connection to close", || {
+        lost.borrow().is_some()
+    });
+    let echo = echo_server(&reactor);
+    let (seen, _, _) = client(&reactor, echo, b"fine");
+    run_until(&reactor, "the echo", || seen.borrow().len() == 4);
+}
+
+#[test]
+fn stop_when_not_running_is_an_error() {
+    let reactor = Reactor::new().unwrap();
+    assert!(matches!(
+        reactor.stop(),
+        Err(torsion_reactor::error::ReactorError::NotRunning)
+    ));
+}
+
+/// Regression (found reviewing the MemoryReactor): a trigger that removes an
+/// earlier trigger of its own phase must not make the next one be skipped.
+#[test]
+fn removing_a_trigger_that_ran_skips_nothing() {
+    let reactor = Reactor::new().unwrap();
+    let order = Rc::new(RefCell::new(Vec::new()));
+    let o = order.clone();
+    let first = reactor.add_system_event_trigger(
+        torsion_reactor::Phase::During,
+        "custom",
+        Box::new(move || {
+            o.borrow_mut().push("first");
+            None
+        }),
+    );
+    let (o, r) = (order.clone(), reactor.clone());
+    reactor.add_system_event_trigger(
+        torsion_reactor::Phase::During,
+        "custom",
+        Box::new(move || {
+            o.borrow_mut().push("second");
+            r.remove_system_event_trigger(first);
+            None
+        }),
+    );
+    let o = order.clone();
+    reactor.add_system_event_trigger(
+        torsion_reactor::Phase::During,
+        "custom",
+        Box::new(move || {
+            o.borrow_mut().push("third");
+            None
+        }),
+    );
+    reactor.fire_system_event("custom");
+    assert_eq!(*order.borrow(), ["first", "second", "third"]);
+}

@@ -81,28 +81,30 @@ impl SystemEvents {
         false
     }
 
-    /// The trigger at `index` of a phase, if still registered.
-    fn nth(&self, event: &str, phase: Phase, index: usize) -> Option<Shared> {
+    /// The first trigger of a phase not in `done`, if any is still registered.
+    fn next(&self, event: &str, phase: Phase, done: &[TriggerId]) -> Option<(TriggerId, Shared)> {
         let mut events = self.events.borrow_mut();
         events
             .get_mut(event)?
             .list(phase)
-            .get(index)
-            .map(|(_, t)| t.clone())
+            .iter()
+            .find(|(id, _)| !done.contains(id))
+            .map(|(id, t)| (*id, t.clone()))
     }
 
     fn run_phase(&self, event: &str, phase: Phase) -> Vec<Deferred<()>> {
-        // Index-based so triggers added while the phase runs also run.
+        // By id, not index: triggers added while the phase runs also run,
+        // and removing one that already ran does not skip the next.
         let mut held = Vec::new();
-        let mut index = 0;
-        while let Some(trigger) = self.nth(event, phase, index) {
+        let mut done = Vec::new();
+        while let Some((id, trigger)) = self.next(event, phase, &done) {
+            done.push(id);
             held.extend(run_trigger(&trigger).map(|d| {
                 d.add_errback(|failure| {
                     crate::log_failure("a system event trigger failed", &failure);
                     Ok(())
                 })
             }));
-            index += 1;
         }
         held
     }
