@@ -87,10 +87,8 @@ mod string_transport;
 pub use assertions::*;
 pub use clock::Clock;
 pub use endpoint::*;
-#[allow(unused_imports, unreachable_pub)] // until the module is filled in
 pub use iosim::*;
 pub use log_capture::*;
-#[allow(unused_imports, unreachable_pub)] // until the module is filled in
 pub use memory_reactor::*;
 pub use protocols::*;
 pub use string_transport::*;
