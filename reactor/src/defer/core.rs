@@ -14,7 +14,7 @@ use std::any::{type_name, Any};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::Waker;
 
 use crate::error::{
@@ -118,6 +118,11 @@ pub(crate) struct State {
     /// through its `Continue` entry; the cycle ends when the inner one fires
     /// (the entry is consumed and this field cleared).
     pub(crate) chained_to: Option<CoreRef>,
+    /// The Deferred that [`chain_deferred`](super::Deferred::chain_deferred)
+    /// will hand its result to this one: Twisted records it in `_chainedTo`
+    /// too. Only for `is_waiting_on` and `Debug`; weak because that one
+    /// already holds this one through its callback.
+    pub(crate) explicit_chain: Option<Weak<Core>>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -133,6 +138,7 @@ impl Core {
                 canceller,
                 suppress_already_called: false,
                 chained_to: None,
+                explicit_chain: None,
                 waker: None,
             }),
             running: Cell::new(false),
@@ -252,6 +258,7 @@ pub(crate) fn run(start: &CoreRef) {
                 return;
             }
             state.chained_to = None;
+            state.explicit_chain = None;
         }
         loop {
             let (handler, outcome) = {

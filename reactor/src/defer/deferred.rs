@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::{Context, Poll};
 
 use super::core::{self, Core, CoreRef, Entry, RawOutcome, Slot, Step};
@@ -317,6 +317,12 @@ impl<T: 'static> Deferred<T> {
     /// `chainDeferred`); this chain continues with `()`, as Twisted's with
     /// `None`. Firing `other` does not affect this one.
     pub fn chain_deferred(self, other: Deferred<T>) -> Deferred<()> {
+        {
+            let mut state = other.core.state.borrow_mut();
+            if !state.called {
+                state.explicit_chain = Some(Rc::downgrade(&self.core));
+            }
+        }
         self.add_both(move |result| {
             // A second fire of `other` is the producer's bug, reported like
             // any failure in a callback.
@@ -379,14 +385,11 @@ impl<T: 'static> Deferred<T> {
         self.core.state.borrow().paused > 0
     }
 
-    /// Whether it is waiting on a Deferred returned by one of its callbacks
-    /// (Twisted's `_chainedTo`).
+    /// Whether it is waiting on a Deferred returned by one of its callbacks,
+    /// or on one that [`chain_deferred`](Deferred::chain_deferred) will fire
+    /// it from (Twisted's `_chainedTo`).
     pub fn is_waiting_on(&self, other: &Deferred<impl Sized>) -> bool {
-        let state = self.core.state.borrow();
-        state
-            .chained_to
-            .as_ref()
-            .is_some_and(|inner| Rc::ptr_eq(inner, &other.core))
+        waiting_on(&self.core).is_some_and(|inner| Rc::ptr_eq(&inner, &other.core))
     }
 
     /// Whether `other` is a handle to this very Deferred.
@@ -432,13 +435,24 @@ pub fn maybe_deferred<R: IntoOutcome>(f: impl FnOnce() -> R) -> Deferred<R::Item
     }
 }
 
+/// The Deferred `core` waits on: implicitly (returned by a callback) or
+/// explicitly (`chain_deferred`).
+fn waiting_on(core: &CoreRef) -> Option<CoreRef> {
+    let state = core.state.borrow();
+    state
+        .chained_to
+        .clone()
+        .or_else(|| state.explicit_chain.as_ref().and_then(Weak::upgrade))
+}
+
 impl<T> fmt::Debug for Deferred<T> {
     /// Twisted's repr: `<Deferred at 0x...>`, with `current result: ...` or
     /// `waiting on Deferred at 0x...`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<Deferred at {:p}", Rc::as_ptr(&self.core))?;
+        let waiting_on = waiting_on(&self.core);
         let state = self.core.state.borrow();
-        if let Some(inner) = &state.chained_to {
+        if let Some(inner) = &waiting_on {
             write!(f, " waiting on Deferred at {:p}", Rc::as_ptr(inner))?;
         } else {
             match &state.result {
