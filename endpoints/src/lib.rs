@@ -49,6 +49,7 @@
 mod connect_protocol;
 mod description;
 mod from_string;
+mod hostname;
 mod tcp;
 mod unix;
 mod wrapping;
@@ -56,6 +57,9 @@ mod wrapping;
 pub use connect_protocol::connect_protocol;
 pub use description::{quote, Arguments, ClientDescription, EndpointParseError, ServerDescription};
 pub use from_string::{client_from_string, server_from_string, EndpointRegistry};
+pub use hostname::{
+    HostnameConnectError, HostnameEndpoint, NameResolver, StaticResolver, SystemResolver,
+};
 pub use tcp::{
     Tcp4ClientEndpoint, Tcp4ServerEndpoint, Tcp6ClientEndpoint, Tcp6ServerEndpoint,
     TcpClientEndpoint, TcpServerEndpoint, V4, V6,
