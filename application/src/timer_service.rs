@@ -37,8 +37,10 @@ type Call = Rc<RefCell<dyn FnMut() -> Deferred<()>>>;
 ///     Ok::<_, Failure>(())
 /// });
 /// service.start_service(); // runs at once
-/// clock.advance(Duration::from_secs(5)); // at 2 and 4
+/// clock.pump(&[Duration::from_secs(2), Duration::from_secs(2)]); // at 2 and 4
 /// assert_eq!(ticks.get(), 3);
+/// clock.advance(Duration::from_secs(5)); // one call at 9: missed intervals are skipped
+/// assert_eq!(ticks.get(), 4);
 /// success_result_of(&service.stop_service());
 /// clock.advance(Duration::from_secs(10));
 /// assert_eq!(ticks.get(), 3);
