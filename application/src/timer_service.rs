@@ -43,7 +43,7 @@ type Call = Rc<RefCell<dyn FnMut() -> Deferred<()>>>;
 /// assert_eq!(ticks.get(), 4);
 /// success_result_of(&service.stop_service());
 /// clock.advance(Duration::from_secs(10));
-/// assert_eq!(ticks.get(), 3);
+/// assert_eq!(ticks.get(), 4); // stopped: no more calls
 /// ```
 ///
 /// # Twisted
