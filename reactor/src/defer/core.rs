@@ -216,21 +216,23 @@ pub(crate) fn unpause(core: &CoreRef) {
 
 /// Twisted's `Deferred.cancel`.
 pub(crate) fn cancel(core: &CoreRef) {
-    let (called, canceller, chained_to) = {
-        let mut state = core.state.borrow_mut();
-        if state.called {
-            (true, None, state.chained_to.clone())
-        } else {
-            (false, state.canceller.take(), None)
-        }
+    // Waiting on another Deferred: cancel that one instead. Twisted recurses
+    // here; a loop keeps 100 000 nested Deferreds within a bounded stack.
+    let mut core = core.clone();
+    let canceller = loop {
+        let next = {
+            let mut state = core.state.borrow_mut();
+            if !state.called {
+                break state.canceller.take();
+            }
+            match &state.chained_to {
+                Some(inner) => inner.clone(),
+                None => return,
+            }
+        };
+        core = next;
     };
-    if called {
-        // Waiting on another Deferred: cancel that one instead.
-        if let Some(inner) = chained_to {
-            cancel(&inner);
-        }
-        return;
-    }
+    let core = &core;
     match canceller {
         Some(canceller) => canceller(core),
         None => core.state.borrow_mut().suppress_already_called = true,
