@@ -7,7 +7,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_reactor::error::ReactorError;
+use torsion_reactor::error::{ReactorError, TimeoutError};
 use torsion_reactor::{events, log_failure, DeferredList, Phase, ReactorCore, ReactorTime};
 
 use crate::service::{MultiService, Service};
@@ -122,16 +122,17 @@ fn stop_tree<R: ReactorTime>(
     let mut pending = Vec::new();
     for child in children {
         let name = child.name().unwrap_or_else(|| "<unnamed>".to_string());
-        let (for_log, late) = (name.clone(), late.clone());
+        let late = late.clone();
+        // The timeout must come first: it covers the callbacks added before it.
         let stopped = torsion_reactor::maybe_deferred(|| child.stop_service())
-            .add_errback(move |failure| {
-                log_failure(&format!("service {for_log} failed to stop"), &failure);
-                Ok(())
-            })
             .add_timeout(deadline, clock)
             .add_errback(move |failure| {
-                log::error!("service {name} did not stop within {deadline:?}: {failure}");
-                late.borrow_mut().push(name);
+                if failure.check::<TimeoutError>() {
+                    log::error!("service {name} did not stop within {deadline:?}");
+                    late.borrow_mut().push(name);
+                } else {
+                    log_failure(&format!("service {name} failed to stop"), &failure);
+                }
                 Ok(())
             });
         pending.push(stopped);
