@@ -75,7 +75,7 @@ pub(crate) struct State {
 
 /// One end of an in-memory connection: Twisted's `iosim.FakeTransport`.
 ///
-/// What its protocol writes waits in a buffer until an [`IoPump`] carries
+/// What its protocol writes waits in a buffer until an [`IoPump`](crate::IoPump) carries
 /// it to the other end, which hands it to that end's protocol. On its own
 /// it only records:
 ///
