@@ -97,8 +97,8 @@ pub type Int32StringReceiver<H> = IntNStringReceiver<Prefix32, H>;
 ///
 /// # Twisted
 ///
-/// `recvd` is [`StringControl::remaining`] and assigning it is
-/// [`StringControl::replace_remaining`]. After `lengthLimitExceeded` Twisted
+/// `recvd` is [`StringControl::remaining`](crate::StringControl::remaining) and assigning it is
+/// [`StringControl::replace_remaining`](crate::StringControl::replace_remaining). After `lengthLimitExceeded` Twisted
 /// keeps even the strings already delivered from that chunk in its buffer
 /// (they would be delivered again if the hook kept the connection); here
 /// only the bytes from the offending prefix on are kept.

@@ -21,7 +21,7 @@
 //!
 //! A line-based key/value protocol whose `PUT key len` command switches to
 //! raw mode for the value, tested over a
-//! [`StringTransport`](torsion_testing::StringTransport):
+//! `torsion_testing::StringTransport`:
 //!
 //! ```
 //! use std::{collections::HashMap, rc::Rc};
