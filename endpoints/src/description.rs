@@ -250,7 +250,7 @@ pub enum ServerDescription {
         mode: u32,
         /// The listen backlog.
         backlog: u32,
-        /// Twisted's `wantPID` (recorded; lock files are not created yet).
+        /// Twisted's `wantPID`: hold `<path>.lock` while listening.
         lockfile: bool,
     },
 }
@@ -381,7 +381,7 @@ pub enum ClientDescription {
         path: PathBuf,
         /// The connect timeout, when given.
         timeout: Option<Duration>,
-        /// Twisted's `checkPID`.
+        /// Twisted's `checkPID`: connect only if a live server holds `<path>.lock`.
         lockfile: bool,
     },
 }

@@ -175,8 +175,13 @@ fn builtin_client<R: ReactorTcp + ReactorUnix + Clone + 'static>(
                 Rc::new(endpoint)
             }
         }
-        ClientDescription::Unix { path, timeout, .. } => {
-            let mut endpoint = UnixClientEndpoint::new(reactor.clone(), path);
+        ClientDescription::Unix {
+            path,
+            timeout,
+            lockfile,
+        } => {
+            let mut endpoint =
+                UnixClientEndpoint::new(reactor.clone(), path).check_lockfile(lockfile);
             if let Some(timeout) = timeout {
                 endpoint = endpoint.timeout(timeout);
             }
@@ -214,11 +219,12 @@ fn builtin_server<R: ReactorTcp + ReactorUnix + Clone + 'static>(
             path,
             mode,
             backlog,
-            ..
+            lockfile,
         } => Rc::new(
             UnixServerEndpoint::new(reactor.clone(), path)
                 .mode(mode)
-                .backlog(backlog),
+                .backlog(backlog)
+                .lockfile(lockfile),
         ),
     })
 }

@@ -50,6 +50,7 @@ mod connect_protocol;
 mod description;
 mod from_string;
 mod hostname;
+mod lockfile;
 mod tcp;
 mod unix;
 mod wrapping;
@@ -60,8 +61,9 @@ pub use from_string::{client_from_string, server_from_string, EndpointRegistry};
 pub use hostname::{
     HostnameConnectError, HostnameEndpoint, NameResolver, StaticResolver, SystemResolver,
 };
+pub use lockfile::{lock_owner, lock_path, LockFile};
 pub use tcp::{
     Tcp4ClientEndpoint, Tcp4ServerEndpoint, Tcp6ClientEndpoint, Tcp6ServerEndpoint,
     TcpClientEndpoint, TcpServerEndpoint, V4, V6,
 };
-pub use unix::{UnixClientEndpoint, UnixServerEndpoint};
+pub use unix::{LockNotHeld, UnixClientEndpoint, UnixServerEndpoint};

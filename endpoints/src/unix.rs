@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_reactor::error::ConnectingCancelledError;
+use torsion_reactor::error::{CannotListenError, ConnectingCancelledError};
 use torsion_reactor::{
     Address, Connector, Deferred, DynProtocolFactory, ListeningPort, ProtocolRef, ReactorUnix,
     StreamClientEndpoint, StreamServerEndpoint, DEFAULT_BACKLOG, DEFAULT_CONNECT_TIMEOUT,
@@ -34,7 +34,24 @@ pub struct UnixClientEndpoint<R> {
     reactor: R,
     path: PathBuf,
     timeout: Duration,
+    check_lockfile: bool,
 }
+
+/// The server's lock file is not held by a live process (Twisted's
+/// `BadFileError` from `connectUNIX(checkPID=True)`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockNotHeld {
+    /// The lock file checked.
+    pub lock: PathBuf,
+}
+
+impl fmt::Display for LockNotHeld {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no live server holds {}", self.lock.display())
+    }
+}
+
+impl std::error::Error for LockNotHeld {}
 
 impl<R: ReactorUnix + 'static> UnixClientEndpoint<R> {
     /// Connects to `path` with Twisted's default 30 s timeout.
@@ -43,7 +60,14 @@ impl<R: ReactorUnix + 'static> UnixClientEndpoint<R> {
             reactor,
             path: path.as_ref().to_path_buf(),
             timeout: DEFAULT_CONNECT_TIMEOUT,
+            check_lockfile: false,
         }
+    }
+
+    /// Connect only if a live server holds `<path>.lock` (Twisted's `checkPID`).
+    pub fn check_lockfile(mut self, check: bool) -> Self {
+        self.check_lockfile = check;
+        self
     }
 
     /// The connect timeout.
@@ -55,6 +79,12 @@ impl<R: ReactorUnix + 'static> UnixClientEndpoint<R> {
 
 impl<R: ReactorUnix + 'static> StreamClientEndpoint for UnixClientEndpoint<R> {
     fn connect_dyn(&self, factory: Rc<dyn DynProtocolFactory>) -> Deferred<ProtocolRef> {
+        if self.check_lockfile {
+            let lock = crate::lockfile::lock_path(&self.path);
+            if crate::lockfile::lock_owner(&lock).is_none() {
+                return Deferred::failed(LockNotHeld { lock });
+            }
+        }
         let connector: Rc<RefCell<Option<Rc<dyn Connector>>>> = Rc::default();
         let (for_cancel, destination) = (connector.clone(), Address::Unix(Some(self.path.clone())));
         let connected = Deferred::with_canceller(move |d: &Deferred<ProtocolRef>| {
@@ -110,6 +140,7 @@ pub struct UnixServerEndpoint<R> {
     path: PathBuf,
     backlog: u32,
     mode: u32,
+    lockfile: bool,
 }
 
 impl<R: ReactorUnix + 'static> UnixServerEndpoint<R> {
@@ -120,7 +151,16 @@ impl<R: ReactorUnix + 'static> UnixServerEndpoint<R> {
             path: path.as_ref().to_path_buf(),
             backlog: DEFAULT_BACKLOG,
             mode: DEFAULT_UNIX_MODE,
+            lockfile: false,
         }
+    }
+
+    /// Hold `<path>.lock` while listening, so a second server on the same
+    /// path is refused even before it touches the socket file (Twisted's
+    /// `wantPID`).
+    pub fn lockfile(mut self, lockfile: bool) -> Self {
+        self.lockfile = lockfile;
+        self
     }
 
     /// The socket file's permissions.
@@ -138,10 +178,29 @@ impl<R: ReactorUnix + 'static> UnixServerEndpoint<R> {
 
 impl<R: ReactorUnix + 'static> StreamServerEndpoint for UnixServerEndpoint<R> {
     fn listen_dyn(&self, factory: Rc<dyn DynProtocolFactory>) -> Deferred<Rc<dyn ListeningPort>> {
+        let lock = if self.lockfile {
+            match crate::lockfile::LockFile::acquire(&crate::lockfile::lock_path(&self.path)) {
+                Ok(lock) => Some(lock),
+                Err(source) => {
+                    return Deferred::failed(CannotListenError {
+                        interface: self.path.display().to_string(),
+                        port: 0,
+                        source,
+                    })
+                }
+            }
+        } else {
+            None
+        };
         match self
             .reactor
             .listen_unix(&self.path, factory, self.backlog, self.mode)
         {
+            Ok(port) if lock.is_some() => Deferred::succeeded(Rc::new(LockedPort {
+                port,
+                lock: RefCell::new(lock),
+            })
+                as Rc<dyn ListeningPort>),
             Ok(port) => Deferred::succeeded(port),
             Err(error) => Deferred::failed(error),
         }
@@ -164,5 +223,27 @@ impl<R> fmt::Debug for UnixServerEndpoint<R> {
             .field("backlog", &self.backlog)
             .field("mode", &format_args!("{:o}", self.mode))
             .finish()
+    }
+}
+
+/// A UNIX port holding its lock file until it stops listening.
+struct LockedPort {
+    port: Rc<dyn ListeningPort>,
+    lock: RefCell<Option<crate::lockfile::LockFile>>,
+}
+
+impl ListeningPort for LockedPort {
+    fn start_listening(&self) -> Result<(), CannotListenError> {
+        self.port.start_listening()
+    }
+
+    fn stop_listening(&self) -> Deferred<()> {
+        let stopped = self.port.stop_listening();
+        self.lock.borrow_mut().take();
+        stopped
+    }
+
+    fn host(&self) -> Address {
+        self.port.host()
     }
 }
