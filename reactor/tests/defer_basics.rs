@@ -5,15 +5,12 @@
 
 mod util;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use torsion_reactor::error::{
     AlreadyCalledError, CircularChainError, DeferredTypeError, PanicError,
 };
-use torsion_reactor::{fail, maybe_deferred, succeed, Deferred, Failure};
+use torsion_reactor::{fail, succeed, Deferred, Failure};
 use util::{
-    failure_result_of, on_2mib_stack, success_result_of, GenericError, Recorder, RuntimeError,
-    ZeroDivisionError,
+    failure_result_of, success_result_of, GenericError, Recorder, RuntimeError, ZeroDivisionError,
 };
 
 /// spec/deferred.md §12 case 1: testCallbackWithoutArgs. A callback is called
@@ -317,80 +314,6 @@ fn callback_maybe_returns_failure() {
     assert!(failure.is_same(&rte));
 }
 
-/// spec/deferred.md §12 case 25: test_maybeDeferredSync. The function's
-/// value becomes the Deferred's success.
-#[test]
-fn maybe_deferred_sync() {
-    let d = maybe_deferred(|| Ok::<_, Failure>("result"));
-    assert_eq!(success_result_of(&d), "result");
-}
-
-/// spec/deferred.md §12 case 25: test_maybeDeferredSyncWithArgs. Arguments
-/// are the closure's captures.
-#[test]
-fn maybe_deferred_sync_with_args() {
-    let plus_five = |x: i32| Ok::<_, Failure>(x + 5);
-    let ten = 10;
-    let d = maybe_deferred(move || plus_five(ten));
-    assert_eq!(success_result_of(&d), 15);
-}
-
-/// spec/deferred.md §12 case 25: test_maybeDeferredSyncException. A raising
-/// function gives a failed Deferred. Rust functions "raise" by panicking
-/// (caught as a [`PanicError`] with the message) or by returning `Err`;
-/// both are checked.
-#[test]
-fn maybe_deferred_sync_exception() {
-    let d = maybe_deferred(|| -> Result<u32, Failure> { panic!("that value is unacceptable") });
-    let failure = failure_result_of(&d);
-    assert_eq!(
-        failure
-            .downcast_ref::<PanicError>()
-            .map(|p| p.message.as_str()),
-        Some("that value is unacceptable")
-    );
-
-    let d =
-        maybe_deferred(|| Err::<u32, _>(GenericError::new("that value is unacceptable").into()));
-    assert_eq!(
-        failure_result_of(&d).error_message(),
-        "that value is unacceptable"
-    );
-}
-
-/// spec/deferred.md §12 case 25: test_maybeDeferredSyncFailure. A returned
-/// failure fails the Deferred with that very failure.
-#[test]
-fn maybe_deferred_sync_failure() {
-    let expected = Failure::new(GenericError::new("type error"));
-    let returned = expected.clone();
-    let d = maybe_deferred(move || Err::<u32, _>(returned));
-    assert!(failure_result_of(&d).is_same(&expected));
-}
-
-/// spec/deferred.md §12 case 25: test_maybeDeferredAsync. A returned
-/// Deferred is passed through as is, so its result is the result.
-#[test]
-fn maybe_deferred_async() {
-    let d1 = Deferred::<&str>::new();
-    let inner = d1.clone();
-    let d2 = maybe_deferred(move || inner);
-    assert!(d2.is_same(&d1));
-    d1.callback("Success");
-    assert_eq!(success_result_of(&d2), "Success");
-}
-
-/// spec/deferred.md §12 case 25: test_maybeDeferredAsyncError. The returned
-/// Deferred's failure is the result's failure.
-#[test]
-fn maybe_deferred_async_error() {
-    let d1 = Deferred::<()>::new();
-    let inner = d1.clone();
-    let d2 = maybe_deferred(move || inner);
-    d1.errback(RuntimeError(String::new()));
-    assert!(failure_result_of(&d2).check::<RuntimeError>());
-}
-
 /// spec/deferred.md §12 case 28: test_reentrantRunCallbacks. A callback
 /// added by a callback of the same Deferred goes to the end of the chain.
 #[test]
@@ -571,113 +494,6 @@ fn error_in_callback_does_not_capture_vars() {
     assert_eq!(failure.to_string(), "GenericError: Bang");
 }
 
-/// A `Deferred<(), ...>` with Twisted's `AlreadyCalledTests` chain:
-/// `addCallbacks(_callback, _errback)`.
-fn already_called_fixture() -> Deferred<&'static str> {
-    let d = Deferred::<&str>::new();
-    d.clone().add_callbacks(|_| Ok(()), |_| Ok(()));
-    d
-}
-
-/// spec/deferred.md §12 case 40: testAlreadyCalled_CC. A second callback is
-/// an [`AlreadyCalledError`] (`try_callback`; `callback` panics instead).
-#[test]
-fn already_called_cc() {
-    let d = already_called_fixture();
-    d.callback("hello");
-    assert_eq!(d.try_callback("twice"), Err(AlreadyCalledError));
-}
-
-/// spec/deferred.md §12 case 40: testAlreadyCalled_CE. An errback after a
-/// callback is an [`AlreadyCalledError`].
-#[test]
-fn already_called_ce() {
-    let d = already_called_fixture();
-    d.callback("hello");
-    assert_eq!(
-        d.try_errback(RuntimeError(String::new())),
-        Err(AlreadyCalledError)
-    );
-}
-
-/// spec/deferred.md §12 case 40: testAlreadyCalled_EE. A second errback is
-/// an [`AlreadyCalledError`].
-#[test]
-fn already_called_ee() {
-    let d = already_called_fixture();
-    d.errback(RuntimeError(String::new()));
-    assert_eq!(
-        d.try_errback(RuntimeError(String::new())),
-        Err(AlreadyCalledError)
-    );
-}
-
-/// spec/deferred.md §12 case 40: testAlreadyCalled_EC. A callback after an
-/// errback is an [`AlreadyCalledError`].
-#[test]
-fn already_called_ec() {
-    let d = already_called_fixture();
-    d.errback(RuntimeError(String::new()));
-    assert_eq!(d.try_callback("twice"), Err(AlreadyCalledError));
-}
-
-/// The panic message of `f`, which must panic.
-fn panic_message(f: impl FnOnce()) -> String {
-    let payload = catch_unwind(AssertUnwindSafe(f)).expect_err("expected a panic");
-    PanicError::from_payload(payload.as_ref()).message
-}
-
-/// spec/deferred.md §12 case 40: testAlreadyCalledDebug_CC / _CE / _EC / _EE.
-/// In debug mode Twisted's message lists the creator (" C:") and first
-/// invoker (" I:") stacks. Rust has no debug mode: `callback`/`errback` on a
-/// fired Deferred panic with the [`AlreadyCalledError`] message, naming the
-/// method, and carry no stack lines.
-#[test]
-fn already_called_debug() {
-    for (first_is_callback, second_is_callback) in
-        [(true, true), (true, false), (false, true), (false, false)]
-    {
-        let d = already_called_fixture();
-        if first_is_callback {
-            d.callback("hello");
-        } else {
-            d.errback(RuntimeError(String::new()));
-        }
-        let message = panic_message(|| {
-            if second_is_callback {
-                d.callback("twice");
-            } else {
-                d.errback(RuntimeError(String::new()));
-            }
-        });
-        let method = if second_is_callback {
-            "callback"
-        } else {
-            "errback"
-        };
-        assert_eq!(
-            message,
-            format!("Deferred::{method}: {AlreadyCalledError}"),
-            "first callback: {first_is_callback}"
-        );
-        assert!(!message
-            .lines()
-            .any(|l| l.starts_with(" C:") || l.starts_with(" I:")));
-    }
-}
-
-/// spec/deferred.md §12 case 40: testNoDebugging. Without debugging the
-/// error carries no arguments: in Rust [`AlreadyCalledError`] is a unit
-/// struct with a fixed message.
-#[test]
-fn no_debugging() {
-    let d = already_called_fixture();
-    d.callback("hello");
-    let error = d.try_callback("twice").unwrap_err();
-    assert_eq!(error, AlreadyCalledError);
-    assert_eq!(error.to_string(), "the Deferred has already been fired");
-}
-
 /// A callback added through a handle kept from before a type change gets a
 /// [`DeferredTypeError`] failure instead of a value (the documented `# Twisted`
 /// difference: chains are typed).
@@ -695,20 +511,63 @@ fn stale_handle_gives_deferred_type_error() {
     assert_eq!(error.found, "alloc::string::String");
 }
 
-/// A chain 100 000 callbacks long runs, on a 2 MiB stack, in order.
+/// spec/deferred.md §4 edge: `pause` is a counter; the chain resumes only
+/// when every `pause` has been undone.
 #[test]
-fn chain_of_100_000_callbacks() {
-    on_2mib_stack(|| {
-        const N: u64 = 100_000;
-        let d = Deferred::<u64>::new();
-        let mut tail = d.clone();
-        for i in 0..N {
-            tail = tail.add_callback(move |n| {
-                assert_eq!(n, i, "callbacks run in order");
-                Ok(n + 1)
-            });
-        }
-        d.callback(0);
-        assert_eq!(success_result_of(&tail), N);
+fn pause_is_a_counter() {
+    let results = Recorder::new();
+    let d = succeed(1);
+    d.pause();
+    d.pause();
+    let r = results.clone();
+    d.clone().add_callback(move |n| {
+        r.push(n);
+        Ok(())
     });
+    d.unpause();
+    assert!(results.is_empty(), "still paused once");
+    d.unpause();
+    assert_eq!(results.get(), [1]);
+}
+
+/// spec/deferred.md §3 edge: firing with a failure value (Twisted's
+/// `callback(Failure)`) behaves as an errback: `try_resolve(Err(..))`.
+#[test]
+fn resolve_with_failure_is_an_errback() {
+    let errors = Recorder::<Failure>::new();
+    let d = Deferred::<u8>::new();
+    let e = errors.clone();
+    d.clone()
+        .add_callback(|n| Ok(n + 1))
+        .add_errback(move |failure| {
+            e.push(failure);
+            Ok(0)
+        });
+    d.try_resolve(Err(GenericError::new("as errback").into()))
+        .unwrap();
+    assert_eq!(errors.get()[0].error_message(), "as errback");
+}
+
+/// spec/deferred.md §2 edge: `chain_deferred` hands the result on; the
+/// source's chain continues with `()` (Twisted's `None`), and firing the
+/// target itself does not affect the source.
+#[test]
+fn chain_deferred_hands_the_result_on() {
+    let a = Deferred::<&str>::new();
+    let b = Deferred::<&str>::new();
+    let b_tail = b.clone().chain_deferred(a.clone());
+    b.callback("value");
+    assert_eq!(success_result_of(&a), "value");
+    success_result_of(&b_tail);
+
+    // A target fired by someone else first: the source's chain gets the
+    // AlreadyCalledError, the target keeps its own result.
+    let a = Deferred::<&str>::new();
+    let b = Deferred::<&str>::new();
+    let b_tail = b.clone().chain_deferred(a.clone());
+    a.callback("own");
+    assert!(!b.is_called());
+    b.callback("late");
+    assert!(failure_result_of(&b_tail).check::<AlreadyCalledError>());
+    assert_eq!(success_result_of(&a), "own");
 }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use torsion_reactor::error::{AlreadyCalledError, CancelledError};
 use torsion_reactor::{Deferred, Failure};
-use util::{failure_result_of, on_2mib_stack, success_result_of, GenericError, Recorder};
+use util::{failure_result_of, success_result_of, GenericError, Recorder};
 
 /// What Twisted's `DeferredCancellerTests` fixture records: the callback's
 /// and errback's arguments, and how often the canceller ran.
@@ -279,26 +279,6 @@ fn cancel_nested_deferred() {
     assert_eq!(seen.canceller_calls.get(), 1);
     // b's canceller did not errback, so cancel failed b with CancelledError.
     assert!(seen.only_errback().check::<CancelledError>());
-}
-
-/// Cancelling the outermost of 100 000 nested Deferreds, each waiting on
-/// the next, reaches the innermost without recursing 100 000 deep, and the
-/// CancelledError travels back out. Runs on a 2 MiB stack.
-#[test]
-fn cancel_100_000_nested_waiting_deferreds() {
-    on_2mib_stack(|| {
-        let ds: Vec<Deferred<u64>> = (0..100_000).map(|_| Deferred::new()).collect();
-        for pair in ds.windows(2) {
-            let next = pair[1].clone();
-            pair[0].clone().add_callback(move |_| next);
-        }
-        for d in &ds[..ds.len() - 1] {
-            d.callback(0);
-        }
-        ds[0].cancel();
-        assert!(failure_result_of(&ds[0]).check::<CancelledError>());
-        assert!(ds[1..].iter().all(Deferred::is_consumed));
-    });
 }
 
 /// Sets its flag when dropped.

@@ -1,4 +1,4 @@
-//! Where `Deferred` meets `async`: `.await` on a Deferred (Twisted's
+//! `maybe_deferred`, and where `Deferred` meets `async`: `.await` on a Deferred (Twisted's
 //! `Deferred.asFuture` / `await d`) inside a `LocalExecutor` task, and
 //! `Deferred::from_future` (Twisted's `Deferred.fromCoroutine`,
 //! `ensureDeferred`, `Deferred.fromFuture`). Ported from the coroutine tests
@@ -14,9 +14,11 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use torsion_reactor::error::CancelledError;
-use torsion_reactor::{succeed, Deferred, Failure, LocalExecutor};
-use util::{assert_no_result, failure_result_of, success_result_of, GenericError, Recorder};
+use torsion_reactor::error::{CancelledError, PanicError};
+use torsion_reactor::{maybe_deferred, succeed, Deferred, Failure, LocalExecutor};
+use util::{
+    assert_no_result, failure_result_of, success_result_of, GenericError, Recorder, RuntimeError,
+};
 
 /// A one-shot future set by hand: asyncio's `Future` in Twisted's tests.
 #[derive(Clone, Default)]
@@ -260,4 +262,78 @@ fn coroutine_no_circular_reference() {
     drop((result, func_d));
     assert!(weak.upgrade().is_none());
     assert!(executor.is_empty());
+}
+
+/// spec/deferred.md §12 case 25: test_maybeDeferredSync. The function's
+/// value becomes the Deferred's success.
+#[test]
+fn maybe_deferred_sync() {
+    let d = maybe_deferred(|| Ok::<_, Failure>("result"));
+    assert_eq!(success_result_of(&d), "result");
+}
+
+/// spec/deferred.md §12 case 25: test_maybeDeferredSyncWithArgs. Arguments
+/// are the closure's captures.
+#[test]
+fn maybe_deferred_sync_with_args() {
+    let plus_five = |x: i32| Ok::<_, Failure>(x + 5);
+    let ten = 10;
+    let d = maybe_deferred(move || plus_five(ten));
+    assert_eq!(success_result_of(&d), 15);
+}
+
+/// spec/deferred.md §12 case 25: test_maybeDeferredSyncException. A raising
+/// function gives a failed Deferred. Rust functions "raise" by panicking
+/// (caught as a [`PanicError`] with the message) or by returning `Err`;
+/// both are checked.
+#[test]
+fn maybe_deferred_sync_exception() {
+    let d = maybe_deferred(|| -> Result<u32, Failure> { panic!("that value is unacceptable") });
+    let failure = failure_result_of(&d);
+    assert_eq!(
+        failure
+            .downcast_ref::<PanicError>()
+            .map(|p| p.message.as_str()),
+        Some("that value is unacceptable")
+    );
+
+    let d =
+        maybe_deferred(|| Err::<u32, _>(GenericError::new("that value is unacceptable").into()));
+    assert_eq!(
+        failure_result_of(&d).error_message(),
+        "that value is unacceptable"
+    );
+}
+
+/// spec/deferred.md §12 case 25: test_maybeDeferredSyncFailure. A returned
+/// failure fails the Deferred with that very failure.
+#[test]
+fn maybe_deferred_sync_failure() {
+    let expected = Failure::new(GenericError::new("type error"));
+    let returned = expected.clone();
+    let d = maybe_deferred(move || Err::<u32, _>(returned));
+    assert!(failure_result_of(&d).is_same(&expected));
+}
+
+/// spec/deferred.md §12 case 25: test_maybeDeferredAsync. A returned
+/// Deferred is passed through as is, so its result is the result.
+#[test]
+fn maybe_deferred_async() {
+    let d1 = Deferred::<&str>::new();
+    let inner = d1.clone();
+    let d2 = maybe_deferred(move || inner);
+    assert!(d2.is_same(&d1));
+    d1.callback("Success");
+    assert_eq!(success_result_of(&d2), "Success");
+}
+
+/// spec/deferred.md §12 case 25: test_maybeDeferredAsyncError. The returned
+/// Deferred's failure is the result's failure.
+#[test]
+fn maybe_deferred_async_error() {
+    let d1 = Deferred::<()>::new();
+    let inner = d1.clone();
+    let d2 = maybe_deferred(move || inner);
+    d1.errback(RuntimeError(String::new()));
+    assert!(failure_result_of(&d2).check::<RuntimeError>());
 }

@@ -348,6 +348,27 @@ fn cancel_fired_on_one_errback_deferred_list() {
     assert!(failure_result_of(&dl).check::<FirstError>());
 }
 
+/// spec/deferred.md §8 edge: results arriving after the list fired are
+/// recorded but ignored; the list fires once.
+#[test]
+fn later_results_after_fire_are_ignored() {
+    let (one, two) = (Deferred::<u8>::new(), Deferred::<u8>::new());
+    let fired = Recorder::new();
+    let f = fired.clone();
+    DeferredList::new([one.clone(), two.clone()])
+        .fire_on_one_callback(true)
+        .into_deferred()
+        .add_callback(move |result| {
+            if let DeferredListResult::FirstSuccess { value, index } = result {
+                f.push((value, index));
+            }
+            Ok(())
+        });
+    two.callback(2);
+    one.callback(1);
+    assert_eq!(fired.get(), [(2, 1)]);
+}
+
 /// spec/deferred.md §12 case 24: test_gatherResults. Successes gather into
 /// a list in order; a failure fails the whole with a Failure.
 #[test]
