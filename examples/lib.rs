@@ -19,6 +19,10 @@
 #![warn(unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+mod chat;
+
+pub use chat::{ChatFactory, Chatter, Room};
+
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 

@@ -1,0 +1,141 @@
+//! The chat server's protocol: lines broadcast to everyone in one room.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use torsion_protocols::{LineControl, LineHandler, LineReceiver};
+use torsion_reactor::{Address, Failure, ProtocolFactory, TransportRef};
+
+/// Who is in the room: each member's id, nick and transport.
+#[derive(Debug, Default)]
+pub struct Room {
+    members: Vec<(u64, String, TransportRef)>,
+    next_id: u64,
+}
+
+impl Room {
+    /// Sends `line` to every member but `except`.
+    fn broadcast(&self, except: Option<u64>, line: &str) {
+        for (id, _, transport) in &self.members {
+            if Some(*id) != except {
+                transport.write_sequence(&[line.as_bytes(), b"\r\n"]);
+            }
+        }
+    }
+
+    /// The nicks in the room, in arrival order.
+    pub fn nicks(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .map(|(_, nick, _)| nick.clone())
+            .collect()
+    }
+}
+
+/// One chatter: joins on connect, broadcasts each line, `/nick NAME`
+/// renames, `/who` lists the room, `/quit` leaves.
+#[derive(Debug)]
+pub struct Chatter {
+    room: Rc<RefCell<Room>>,
+    id: u64,
+    nick: String,
+}
+
+impl Chatter {
+    fn rename(&mut self, nick: &str, ctl: &mut LineControl<'_>) {
+        let nick = nick.trim();
+        let valid = !nick.is_empty()
+            && nick.len() <= 32
+            && nick
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return ctl.send_line(b"* a nick is 1-32 letters, digits, _ or -");
+        }
+        if self.room.borrow().nicks().iter().any(|n| n == nick) {
+            return ctl.send_line(format!("* {nick} is taken").as_bytes());
+        }
+        let old = std::mem::replace(&mut self.nick, nick.to_string());
+        let mut room = self.room.borrow_mut();
+        if let Some(member) = room.members.iter_mut().find(|(id, _, _)| *id == self.id) {
+            member.1 = self.nick.clone();
+        }
+        room.broadcast(None, &format!("* {old} is now {}", self.nick));
+    }
+}
+
+impl LineHandler for Chatter {
+    fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
+        let Some(transport) = ctl.transport() else {
+            return;
+        };
+        let mut room = self.room.borrow_mut();
+        room.next_id += 1;
+        self.id = room.next_id;
+        self.nick = format!("guest{}", self.id);
+        room.broadcast(None, &format!("* {} joined", self.nick));
+        room.members.push((self.id, self.nick.clone(), transport));
+        drop(room);
+        ctl.send_line(
+            format!(
+                "* welcome, {}; /nick NAME to rename, /who, /quit",
+                self.nick
+            )
+            .as_bytes(),
+        );
+        log::info!("chat: {} joined", self.nick);
+    }
+
+    fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
+        let text = String::from_utf8_lossy(line);
+        if let Some(nick) = text.strip_prefix("/nick ") {
+            self.rename(nick, ctl);
+        } else if text == "/who" {
+            let nicks = self.room.borrow().nicks().join(", ");
+            ctl.send_line(format!("* here: {nicks}").as_bytes());
+        } else if text == "/quit" {
+            ctl.lose_connection();
+        } else if !text.is_empty() {
+            self.room
+                .borrow()
+                .broadcast(Some(self.id), &format!("<{}> {text}", self.nick));
+        }
+    }
+
+    fn connection_lost(&mut self, reason: Failure) {
+        let mut room = self.room.borrow_mut();
+        room.members.retain(|(id, _, _)| *id != self.id);
+        room.broadcast(None, &format!("* {} left", self.nick));
+        log::info!("chat: {} left ({reason})", self.nick);
+    }
+}
+
+/// Builds a [`Chatter`] in the shared room for each connection.
+#[derive(Debug, Default)]
+pub struct ChatFactory {
+    room: Rc<RefCell<Room>>,
+}
+
+impl ChatFactory {
+    /// An empty room.
+    pub fn new() -> ChatFactory {
+        ChatFactory::default()
+    }
+
+    /// The room.
+    pub fn room(&self) -> Rc<RefCell<Room>> {
+        self.room.clone()
+    }
+}
+
+impl ProtocolFactory for ChatFactory {
+    type Protocol = LineReceiver<Chatter>;
+
+    fn build_protocol(&self, _addr: &Address) -> Option<LineReceiver<Chatter>> {
+        Some(LineReceiver::new(Chatter {
+            room: self.room.clone(),
+            id: 0,
+            nick: String::new(),
+        }))
+    }
+}

@@ -1,0 +1,53 @@
+//! A line-based chat server: every line is broadcast to everyone else.
+//!
+//! Run:  `cargo run --example chat_server -- [PORT]`   (default 8001, on 127.0.0.1)
+//! Poke: in two terminals, `nc 127.0.0.1 8001` (or `python3 -m telnetlib 127.0.0.1 8001`);
+//!       type lines; `/nick alice` renames, `/who` lists, `/quit` leaves. Ctrl-C stops it.
+
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use torsion_application::{
+    run, set_service_parent, MultiService, Service, StreamServerEndpointService,
+    DEFAULT_STOP_DEADLINE,
+};
+use torsion_endpoints::Tcp4ServerEndpoint;
+use torsion_examples::{init_logging, ChatFactory};
+use torsion_reactor::Reactor;
+
+fn main() -> ExitCode {
+    init_logging();
+    let port = match std::env::args().nth(1).map(|arg| arg.parse::<u16>()) {
+        None => 8001,
+        Some(Ok(port)) => port,
+        Some(Err(e)) => {
+            eprintln!("usage: chat_server [PORT]  (PORT must be 0-65535: {e})");
+            return ExitCode::from(2);
+        }
+    };
+    match serve(port) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chat_server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(port: u16) -> Result<(), Box<dyn std::error::Error>> {
+    let reactor = Reactor::new()?;
+    let endpoint = Tcp4ServerEndpoint::new(reactor.clone(), port).interface("127.0.0.1");
+    let server = Rc::new(StreamServerEndpointService::new(
+        Rc::new(endpoint),
+        Rc::new(ChatFactory::new()),
+    ));
+    server
+        .try_privileged_start_service()
+        .map_err(|f| f.to_string())?;
+    log::info!("chat server on 127.0.0.1:{port}");
+    let root = MultiService::new();
+    let server: Rc<dyn Service> = server;
+    set_service_parent(&server, &root)?;
+    run(&root, &reactor, DEFAULT_STOP_DEADLINE)?;
+    Ok(())
+}
