@@ -52,7 +52,10 @@ impl<T: 'static> Deferred<T> {
         F: Future<Output = Result<T, Failure>> + 'static,
     {
         let slot: Rc<RefCell<Option<Pin<Box<F>>>>> = Rc::new(RefCell::new(Some(Box::pin(future))));
-        let for_cancel = Rc::downgrade(&slot);
+        // The task's latest waker: cancelling wakes it so the executor
+        // drops the task now rather than whenever something else wakes it.
+        let waker: Rc<RefCell<Option<std::task::Waker>>> = Rc::default();
+        let (for_cancel, wake_on_cancel) = (Rc::downgrade(&slot), waker.clone());
         let deferred = Deferred::with_canceller(move |_| {
             // If the future is polling right now (it cancelled its own
             // Deferred), the poll below notices the fired Deferred instead.
@@ -60,6 +63,9 @@ impl<T: 'static> Deferred<T> {
                 if let Ok(mut slot) = slot.try_borrow_mut() {
                     slot.take();
                 }
+            }
+            if let Some(waker) = wake_on_cancel.borrow_mut().take() {
+                waker.wake();
             }
         });
         let result = deferred.clone();
@@ -73,7 +79,10 @@ impl<T: 'static> Deferred<T> {
                 return Poll::Ready(());
             };
             match future.as_mut().poll(cx) {
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    *waker.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                }
                 Poll::Ready(output) => {
                     guard.take();
                     drop(guard);

@@ -571,3 +571,16 @@ fn chain_deferred_hands_the_result_on() {
     assert!(failure_result_of(&b_tail).check::<AlreadyCalledError>());
     assert_eq!(success_result_of(&a), "own");
 }
+
+/// A callback returning nothing continues the chain with `()`, as a Twisted
+/// callback returning `None` does.
+#[test]
+fn callback_returning_nothing() {
+    let seen = std::rc::Rc::new(std::cell::Cell::new(0));
+    let s = seen.clone();
+    let d = torsion_reactor::succeed(41).add_callback(move |n| s.set(n + 1));
+    assert_eq!(seen.get(), 42);
+    assert!(d.take_result().unwrap().is_ok());
+    let m = torsion_reactor::maybe_deferred(|| ());
+    assert!(m.take_result().unwrap().is_ok());
+}

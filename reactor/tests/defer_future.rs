@@ -226,6 +226,10 @@ fn from_future_deferred_cancelled() {
     assert!(dropped.get(), "cancel dropped the future");
     assert!(failure_result_of(&d).check::<CancelledError>());
     executor.run_until_stalled();
+    assert!(
+        executor.is_empty(),
+        "cancelling woke the task, which then ended"
+    );
 }
 
 /// Cancelling a `from_future` Deferred before the executor first polled it:

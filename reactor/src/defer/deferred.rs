@@ -119,7 +119,7 @@ pub enum Outcome<T> {
 }
 
 /// Anything a callback or errback may return: `Result<U, Failure>`,
-/// `Deferred<U>`, or an [`Outcome`].
+/// `Deferred<U>`, `()` (success with `()`), or an [`Outcome`].
 pub trait IntoOutcome: 'static {
     /// The result type the chain continues with.
     type Item: 'static;
@@ -145,6 +145,15 @@ impl<T: 'static> IntoOutcome for Outcome<T> {
     type Item = T;
     fn into_outcome(self) -> Outcome<T> {
         self
+    }
+}
+
+/// A handler that returns nothing succeeds with `()` (Twisted's callback
+/// returning `None`): `d.add_callback(|line| println!("{line}"))`.
+impl IntoOutcome for () {
+    type Item = ();
+    fn into_outcome(self) -> Outcome<()> {
+        Outcome::Ready(Ok(()))
     }
 }
 
