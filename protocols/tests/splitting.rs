@@ -281,3 +281,17 @@ fn netstring_receiver_errors() {
         );
     }
 }
+
+/// Regression (found by the chunking property test): a line of exactly
+/// `max_length` whose delimiter is split across chunks is delivered, not
+/// taken for an over-long line because of the delimiter's first byte.
+#[test]
+fn line_only_receiver_max_length_line_with_split_delimiter() {
+    let input = b"\n\r\r\ra\r\r\n";
+    let seen = check_splits(
+        input,
+        || LineOnlyReceiver::new(Lines::default()).with_max_length(6),
+        |p, d| (p.handler().0.clone(), d),
+    );
+    assert_eq!(seen, (lines(&[b"\n\r\r\ra\r"]), false));
+}
