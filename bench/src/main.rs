@@ -1,5 +1,127 @@
-//! Torsion's benchmark suite (being written): `cargo run --release -p torsion-bench -- all`.
+//! Torsion's benchmark suite: Torsion's echo server against a hand-written
+//! mio loop and tokio's current-thread runtime, side by side.
+//!
+//! ```text
+//! cargo run --release -p torsion-bench -- all              # the table
+//! cargo run --release -p torsion-bench -- all --markdown > BENCHMARKS.md
+//! cargo run --release -p torsion-bench -- help             # every option
+//! ```
+//!
+//! Each server runs in a process of its own (this binary, re-executed as
+//! `torsion-bench serve KIND PORT [CPU]`), so its CPU seconds and memory are
+//! read from `/proc/<pid>` apart from the load generator's. Scenarios run in
+//! interleaved rounds: in each round every scenario runs against every
+//! server back to back (the starting server rotates from round to round),
+//! and the table shows medians over the rounds, with ratios taken round by
+//! round, so slow drifts of a shared machine cancel out.
 
-fn main() {
-    eprintln!("torsion-bench: scenarios are being written; see the performance issue");
+mod cli;
+mod load;
+mod procfs;
+mod report;
+mod server;
+
+use std::io;
+use std::process::ExitCode;
+
+use cli::{Command, Options};
+use load::Scenario;
+use report::{Run, Sample};
+use server::{ServerKind, ServerProcess};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::parse(&args) {
+        Ok(Command::Help) => {
+            print!("{}", cli::USAGE);
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Serve { kind, port, cpu }) => match server::serve(kind, port, cpu) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("torsion-bench serve {}: {e}", kind.name());
+                ExitCode::FAILURE
+            }
+        },
+        Ok(Command::All(options)) => match all(&options) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("torsion-bench: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(message) => {
+            eprintln!("torsion-bench: {message}\n\n{}", cli::USAGE);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs every chosen scenario against every chosen server; `Ok(false)` if
+/// any run failed (the table still shows the rest).
+fn all(options: &Options) -> io::Result<bool> {
+    if let Some((_, client)) = options.pin {
+        pin_to(client)?;
+    }
+    let mut runs = Vec::new();
+    for round in 0..options.rounds {
+        for &scenario in &options.scenarios {
+            for k in 0..options.servers.len() {
+                let kind = options.servers[(k + round) % options.servers.len()];
+                let result = measure(scenario, kind, options);
+                match &result {
+                    Ok(sample) => eprintln!(
+                        "round {}/{} {:<10} {:<7} {}",
+                        round + 1,
+                        options.rounds,
+                        scenario.name(),
+                        kind.name(),
+                        report::brief(scenario, sample)
+                    ),
+                    Err(e) => eprintln!(
+                        "round {}/{} {:<10} {:<7} FAILED: {e}",
+                        round + 1,
+                        options.rounds,
+                        scenario.name(),
+                        kind.name()
+                    ),
+                }
+                runs.push(Run {
+                    round,
+                    scenario,
+                    server: kind,
+                    result: result.map_err(|e| e.to_string()),
+                });
+            }
+        }
+    }
+    let ok = runs.iter().all(|r| r.result.is_ok());
+    let summary = report::Summary::new(&runs, options);
+    if options.markdown {
+        print!("{}", summary.markdown(options));
+    } else {
+        print!("{}", summary.text());
+    }
+    Ok(ok)
+}
+
+/// One scenario against one freshly started server.
+fn measure(scenario: Scenario, kind: ServerKind, options: &Options) -> io::Result<Sample> {
+    let server = ServerProcess::spawn(kind, options.pin.map(|(server, _)| server))?;
+    let outcome = load::run(scenario, server.port(), server.pid(), &options.config)?;
+    let memory = procfs::memory(server.pid())?;
+    Ok(Sample { outcome, memory })
+}
+
+/// Keeps the calling thread (and threads it starts later) on `cpu`.
+fn pin_to(cpu: usize) -> io::Result<()> {
+    let core = core_affinity::get_core_ids()
+        .and_then(|ids| ids.into_iter().find(|core| core.id == cpu))
+        .ok_or_else(|| io::Error::other(format!("no CPU {cpu} to pin to")))?;
+    if core_affinity::set_for_current(core) {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("could not pin to CPU {cpu}")))
+    }
 }

@@ -1,0 +1,140 @@
+//! The command line.
+
+use std::time::Duration;
+
+use crate::load::{Config, Scenario};
+use crate::server::ServerKind;
+
+pub(crate) const USAGE: &str = "\
+usage: torsion-bench all [OPTIONS]
+       torsion-bench help
+
+Runs echo-server scenarios against Torsion, a raw mio loop and tokio's
+current-thread runtime in interleaved rounds, and prints medians and ratios.
+
+options:
+  --seconds S        measured seconds per scenario run (default 3)
+  --warmup S         load before measuring starts (default 0.3)
+  --rounds N         interleaved rounds (default 3)
+  --scenarios LIST   comma-separated, from: pingpong1,pingpong50,stream,churn,idle
+                     (default: all)
+  --servers LIST     comma-separated, from: torsion,mio,tokio (default: all)
+  --idle-conns N     connections held by the idle scenario (default 10000)
+  --pin              server on CPU 0, load generator on CPU 1
+  --pin-same         server and load generator both on CPU 0
+  --markdown         print a Markdown report (for BENCHMARKS.md)
+";
+
+/// What to run, as parsed from the command line.
+#[derive(Debug)]
+pub(crate) struct Options {
+    pub(crate) config: Config,
+    pub(crate) rounds: usize,
+    pub(crate) scenarios: Vec<Scenario>,
+    pub(crate) servers: Vec<ServerKind>,
+    /// (server CPU, load generator CPU).
+    pub(crate) pin: Option<(usize, usize)>,
+    pub(crate) markdown: bool,
+    /// The arguments as given, for the report.
+    pub(crate) args: Vec<String>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    All(Options),
+    Serve {
+        kind: ServerKind,
+        port: u16,
+        cpu: Option<usize>,
+    },
+    Help,
+}
+
+fn seconds(value: &str) -> Result<Duration, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 3600.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("expected seconds between 0 and 3600, got {value:?}"))
+}
+
+fn count(value: &str) -> Result<usize, String> {
+    value
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("expected a positive whole number, got {value:?}"))
+}
+
+fn list<T>(value: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
+    value
+        .split(',')
+        .map(|name| parse(name).ok_or_else(|| format!("unknown name {name:?}")))
+        .collect()
+}
+
+pub(crate) fn parse(args: &[String]) -> Result<Command, String> {
+    match args.first().map(String::as_str) {
+        None | Some("help" | "--help" | "-h") => Ok(Command::Help),
+        Some("serve") => parse_serve(&args[1..]),
+        Some("all") => parse_all(&args[1..]).map(Command::All),
+        Some(other) => Err(format!("unknown command {other:?}")),
+    }
+}
+
+fn parse_serve(args: &[String]) -> Result<Command, String> {
+    let [kind, port, rest @ ..] = args else {
+        return Err("usage: serve KIND PORT [CPU]".to_string());
+    };
+    let kind = ServerKind::parse(kind).ok_or_else(|| format!("unknown server {kind:?}"))?;
+    let port = port
+        .parse::<u16>()
+        .map_err(|e| format!("port {port:?}: {e}"))?;
+    let cpu = match rest {
+        [] => None,
+        [cpu] => Some(
+            cpu.parse::<usize>()
+                .map_err(|e| format!("CPU {cpu:?}: {e}"))?,
+        ),
+        _ => return Err("usage: serve KIND PORT [CPU]".to_string()),
+    };
+    Ok(Command::Serve { kind, port, cpu })
+}
+
+fn parse_all(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        config: Config {
+            seconds: Duration::from_secs(3),
+            warmup: Duration::from_millis(300),
+            idle_conns: 10_000,
+        },
+        rounds: 3,
+        scenarios: Scenario::ALL.to_vec(),
+        servers: ServerKind::ALL.to_vec(),
+        pin: None,
+        markdown: false,
+        args: args.to_vec(),
+    };
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let mut value = || {
+            args.next()
+                .map(String::as_str)
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        match flag.as_str() {
+            "--seconds" => options.config.seconds = seconds(value()?)?,
+            "--warmup" => options.config.warmup = seconds(value()?)?,
+            "--rounds" => options.rounds = count(value()?)?,
+            "--idle-conns" => options.config.idle_conns = count(value()?)?,
+            "--scenarios" => options.scenarios = list(value()?, Scenario::parse)?,
+            "--servers" => options.servers = list(value()?, ServerKind::parse)?,
+            "--pin" => options.pin = Some((0, 1)),
+            "--pin-same" => options.pin = Some((0, 0)),
+            "--markdown" => options.markdown = true,
+            other => return Err(format!("unknown option {other:?}")),
+        }
+    }
+    Ok(options)
+}

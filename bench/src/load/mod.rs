@@ -1,0 +1,144 @@
+//! The load generator: one driver per kind of scenario, all on loopback.
+
+mod churn;
+mod idle;
+mod pingpong;
+mod stream;
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// One scenario of the suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scenario {
+    /// 1 connection, 64-byte request, wait for the echo, repeat.
+    PingPong1,
+    /// The same on 50 connections at once.
+    PingPong50,
+    /// 4 connections streaming 16 KiB chunks, every byte checked.
+    Stream,
+    /// Open, one 64-byte echo, close; 4 clients at a time.
+    Churn,
+    /// Many connections held open, then each answered once.
+    Idle,
+}
+
+/// What a scenario's rate counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unit {
+    /// Round trips, connections or answers per second.
+    Ops,
+    /// Bytes echoed, shown as MiB/s.
+    Bytes,
+}
+
+impl Scenario {
+    pub(crate) const ALL: [Scenario; 5] = [
+        Scenario::PingPong1,
+        Scenario::PingPong50,
+        Scenario::Stream,
+        Scenario::Churn,
+        Scenario::Idle,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Scenario::PingPong1 => "pingpong1",
+            Scenario::PingPong50 => "pingpong50",
+            Scenario::Stream => "stream",
+            Scenario::Churn => "churn",
+            Scenario::Idle => "idle",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    pub(crate) fn unit(self) -> Unit {
+        match self {
+            Scenario::Stream => Unit::Bytes,
+            _ => Unit::Ops,
+        }
+    }
+
+    /// What the scenario does and what its rate counts, for the report.
+    pub(crate) fn describe(self, idle_conns: usize) -> String {
+        match self {
+            Scenario::PingPong1 => "1 connection; the client sends 64 bytes, waits for all 64 to \
+                come back, and sends again. Rate = round trips/s; p50/p99 = round-trip latency. \
+                Measures the per-message cost of the whole path (wakeup, read, dispatch, write)."
+                .to_string(),
+            Scenario::PingPong50 => "50 connections, each doing the 1-connection ping-pong at \
+                once from one mio client thread. Rate = round trips/s over all connections; \
+                measures per-event cost when one poll returns many ready connections."
+                .to_string(),
+            Scenario::Stream => "4 connections, each streaming 16 KiB chunks with up to 256 KiB \
+                in flight; the client checks every echoed byte against the pattern it sent. \
+                Rate = MiB/s echoed (ops/CPU-s is MiB per server CPU-second); measures bulk \
+                throughput and write buffering under backpressure."
+                .to_string(),
+            Scenario::Churn => "4 client threads, each in a loop: connect, send 64 bytes, read \
+                the echo, close (with SO_LINGER 0, so no TIME_WAIT). Rate = connections/s; \
+                p50/p99 = the whole open-echo-close. Measures accept, setup and teardown."
+                .to_string(),
+            Scenario::Idle => format!(
+                "{idle_conns} connections opened and held, then each sends 64 bytes once and \
+                 reads the echo. Rate = answers/s in the answering phase; mem/conn = server \
+                 RSS growth per connection (after all are answered, still held)."
+            ),
+        }
+    }
+}
+
+/// How to run scenarios.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Config {
+    /// The measured stretch of each timed scenario.
+    pub(crate) seconds: Duration,
+    /// Load before measuring starts.
+    pub(crate) warmup: Duration,
+    /// Connections held by the idle scenario.
+    pub(crate) idle_conns: usize,
+}
+
+/// One scenario run against one server.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    /// Operations (or bytes) completed inside the window.
+    pub(crate) ops: u64,
+    pub(crate) elapsed: Duration,
+    /// Server CPU seconds inside the window.
+    pub(crate) cpu: f64,
+    /// Per-operation latencies in nanoseconds (empty if not measured).
+    pub(crate) latencies_ns: Vec<u32>,
+    /// Server RSS growth per connection, in bytes (idle only).
+    pub(crate) bytes_per_conn: Option<f64>,
+}
+
+/// Runs `scenario` against the server at `port` (process `pid`).
+pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> io::Result<Outcome> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    match scenario {
+        Scenario::PingPong1 => pingpong::run(addr, pid, 1, config),
+        Scenario::PingPong50 => pingpong::run(addr, pid, 50, config),
+        Scenario::Stream => stream::run(addr, pid, 4, config),
+        Scenario::Churn => churn::run(addr, pid, 4, config),
+        Scenario::Idle => idle::run(addr, pid, config),
+    }
+}
+
+/// A client socket: Nagle off, and a reset rather than TIME_WAIT on close
+/// (churn and idle open tens of thousands; ports would run out).
+fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO))?;
+    Ok(stream)
+}
+
+/// Nanoseconds, saturating at `u32::MAX` (about 4.3 s).
+fn nanos(d: Duration) -> u32 {
+    u32::try_from(d.as_nanos()).unwrap_or(u32::MAX)
+}

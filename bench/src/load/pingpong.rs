@@ -1,0 +1,123 @@
+//! Ping-pong: each connection sends 64 bytes and waits for their echo.
+//!
+//! One client thread drives every connection through mio, so 1 and 50
+//! connections cost the client the same per message.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+use super::{Config, Outcome};
+use crate::procfs::Window;
+
+const MESSAGE: usize = 64;
+
+struct Client {
+    stream: TcpStream,
+    message: [u8; MESSAGE],
+    received: [u8; MESSAGE],
+    got: usize,
+    sent_at: Instant,
+}
+
+impl Client {
+    /// Sends the next message (its bytes change each time, so a stale or
+    /// misrouted echo is caught).
+    fn send(&mut self) -> io::Result<()> {
+        let next = self.message[0].wrapping_add(1);
+        self.message.fill(next);
+        self.got = 0;
+        self.sent_at = Instant::now();
+        // 64 bytes always fit an empty send buffer.
+        match (&self.stream).write(&self.message)? {
+            MESSAGE => Ok(()),
+            n => Err(io::Error::other(format!("short write of {n} bytes"))),
+        }
+    }
+
+    /// Reads what has come; `Some(latency)` once the whole echo is in.
+    fn receive(&mut self) -> io::Result<Option<Duration>> {
+        while self.got < MESSAGE {
+            match (&self.stream).read(&mut self.received[self.got..]) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => self.got += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if self.received != self.message {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the echo differs from the message",
+            ));
+        }
+        Ok(Some(self.sent_at.elapsed()))
+    }
+}
+
+pub(super) fn run(
+    addr: SocketAddr,
+    pid: u32,
+    conns: usize,
+    config: &Config,
+) -> io::Result<Outcome> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let mut clients = Vec::with_capacity(conns);
+    for i in 0..conns {
+        let stream = super::connect(addr)?;
+        stream.set_nonblocking(true)?;
+        let mut stream = TcpStream::from_std(stream);
+        poll.registry()
+            .register(&mut stream, Token(i), Interest::READABLE)?;
+        clients.push(Client {
+            stream,
+            message: [i as u8; MESSAGE],
+            received: [0; MESSAGE],
+            got: 0,
+            sent_at: Instant::now(),
+        });
+    }
+    for client in &mut clients {
+        client.send()?;
+    }
+    let start = Instant::now();
+    let measure_from = start + config.warmup;
+    let end = measure_from + config.seconds;
+    let mut window = None;
+    let mut outcome = Outcome::default();
+    outcome.latencies_ns.reserve(1 << 20);
+    loop {
+        let now = Instant::now();
+        if window.is_none() && now >= measure_from {
+            window = Some(Window::open(pid)?);
+        }
+        if now >= end {
+            break;
+        }
+        let wait = if window.is_none() { measure_from } else { end } - now;
+        if let Err(e) = poll.poll(&mut events, Some(wait)) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for event in events.iter() {
+            let client = &mut clients[event.token().0];
+            if let Some(latency) = client.receive()? {
+                if window.is_some() {
+                    outcome.ops += 1;
+                    outcome.latencies_ns.push(super::nanos(latency));
+                }
+                client.send()?;
+            }
+        }
+    }
+    let window = window.expect("the loop opens the window before it can reach the end");
+    (outcome.elapsed, outcome.cpu) = window.close()?;
+    Ok(outcome)
+}

@@ -1,0 +1,72 @@
+//! What `/proc/<pid>` tells about a server: CPU seconds and memory.
+
+use std::io;
+use std::time::{Duration, Instant};
+
+/// CPU seconds (user + system, all threads) `pid` has used so far.
+pub(crate) fn cpu_seconds(pid: u32) -> io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name (field 2) may hold spaces: fields are counted from
+    // its closing parenthesis; utime and stime are fields 14 and 15.
+    let after_name = stat
+        .rfind(')')
+        .map(|i| &stat[i + 1..])
+        .ok_or_else(|| io::Error::other(format!("odd /proc/{pid}/stat: {stat:?}")))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| -> io::Result<u64> {
+        fields
+            .get(i)
+            .and_then(|f| f.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("no field {} in /proc/{pid}/stat", i + 3)))
+    };
+    let total = ticks(11)? + ticks(12)?;
+    let per_second = rustix::param::clock_ticks_per_second();
+    Ok(total as f64 / per_second as f64)
+}
+
+/// Resident memory of `pid`, now and at its peak, in KiB.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Memory {
+    pub(crate) rss_kib: u64,
+    pub(crate) peak_kib: u64,
+}
+
+pub(crate) fn memory(pid: u32) -> io::Result<Memory> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let field = |name: &str| -> io::Result<u64> {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .ok_or_else(|| io::Error::other(format!("no {name} in /proc/{pid}/status")))
+    };
+    Ok(Memory {
+        rss_kib: field("VmRSS:")?,
+        peak_kib: field("VmHWM:")?,
+    })
+}
+
+/// The measured stretch of a scenario: wall time and the server's CPU.
+#[derive(Debug)]
+pub(crate) struct Window {
+    pid: u32,
+    started: Instant,
+    cpu_at_start: f64,
+}
+
+impl Window {
+    pub(crate) fn open(pid: u32) -> io::Result<Window> {
+        Ok(Window {
+            pid,
+            cpu_at_start: cpu_seconds(pid)?,
+            started: Instant::now(),
+        })
+    }
+
+    /// Wall time and server CPU seconds since [`Window::open`].
+    pub(crate) fn close(self) -> io::Result<(Duration, f64)> {
+        let elapsed = self.started.elapsed();
+        let cpu = cpu_seconds(self.pid)? - self.cpu_at_start;
+        Ok((elapsed, cpu))
+    }
+}
