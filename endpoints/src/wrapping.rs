@@ -2,84 +2,25 @@
 //! endpoint turns a connector's callbacks into a connect Deferred.
 
 use std::cell::RefCell;
-use std::os::fd::OwnedFd;
 use std::rc::Rc;
 
 use torsion_reactor::error::NoProtocol;
 use torsion_reactor::{
-    Address, Connector, Deferred, DynProtocolFactory, Failure, FileDescriptorReceiver,
-    HalfCloseableProtocol, Protocol, ProtocolRef, TransportRef,
+    Address, Connector, Deferred, DynProtocolFactory, Failure, ProtocolRef, ProtocolWrapper,
+    TransportRef, WrapperHooks,
 };
 
 /// Fires the connect Deferred with the user's protocol once its
-/// `make_connection` ran; forwards everything else, capabilities included.
-struct WrappingProtocol {
-    inner: ProtocolRef,
+/// `make_connection` ran (the rest is `ProtocolWrapper`'s forwarding).
+struct FireWhenConnected {
     connected: Option<Deferred<ProtocolRef>>,
 }
 
-impl Protocol for WrappingProtocol {
-    fn make_connection(&mut self, transport: TransportRef) {
-        self.inner.borrow_mut().make_connection(transport);
+impl WrapperHooks for FireWhenConnected {
+    fn connection_made(&mut self, inner: &ProtocolRef, _transport: &TransportRef) {
         if let Some(connected) = self.connected.take() {
             // Cancelled meanwhile: the late success is ignored.
-            let _ = connected.try_callback(self.inner.clone());
-        }
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        self.inner.borrow_mut().data_received(data);
-    }
-
-    fn connection_lost(&mut self, reason: Failure) {
-        self.inner.borrow_mut().connection_lost(reason);
-    }
-
-    fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
-        let provided = self.inner.borrow_mut().as_half_closeable().is_some();
-        if provided {
-            Some(self)
-        } else {
-            None
-        }
-    }
-
-    fn as_file_descriptor_receiver(&mut self) -> Option<&mut dyn FileDescriptorReceiver> {
-        let provided = self
-            .inner
-            .borrow_mut()
-            .as_file_descriptor_receiver()
-            .is_some();
-        if provided {
-            Some(self)
-        } else {
-            None
-        }
-    }
-
-    fn log_prefix(&self) -> &'static str {
-        self.inner.borrow().log_prefix()
-    }
-}
-
-impl HalfCloseableProtocol for WrappingProtocol {
-    fn read_connection_lost(&mut self) {
-        if let Some(inner) = self.inner.borrow_mut().as_half_closeable() {
-            inner.read_connection_lost();
-        }
-    }
-
-    fn write_connection_lost(&mut self) {
-        if let Some(inner) = self.inner.borrow_mut().as_half_closeable() {
-            inner.write_connection_lost();
-        }
-    }
-}
-
-impl FileDescriptorReceiver for WrappingProtocol {
-    fn file_descriptor_received(&mut self, descriptor: OwnedFd) {
-        if let Some(inner) = self.inner.borrow_mut().as_file_descriptor_receiver() {
-            inner.file_descriptor_received(descriptor);
+            let _ = connected.try_callback(inner.clone());
         }
     }
 }
@@ -102,10 +43,12 @@ impl WrappingFactory {
 impl DynProtocolFactory for WrappingFactory {
     fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef> {
         match self.inner.build_protocol(addr) {
-            Some(inner) => Some(Rc::new(RefCell::new(WrappingProtocol {
+            Some(inner) => Some(Rc::new(RefCell::new(ProtocolWrapper::new(
                 inner,
-                connected: Some(self.connected.clone()),
-            }))),
+                FireWhenConnected {
+                    connected: Some(self.connected.clone()),
+                },
+            )))),
             None => {
                 let _ = self.connected.try_errback(NoProtocol);
                 None

@@ -94,6 +94,6 @@ pub use executor::{LocalExecutor, LocalFuture, LocalSpawn};
 pub use failure::{log_failure, Failure};
 pub use interfaces::*;
 pub use mio_reactor::{Reactor, ThreadError, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
-pub use protocol::{Factory, PortCounter};
+pub use protocol::{Factory, PortCounter, ProtocolWrapper, WrapperHooks};
 pub use threads::{thread_channel, ThreadCalls, ThreadHandle};
 pub use time::{DelayedCall, TimerId, TimerQueue, Timers};

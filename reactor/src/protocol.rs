@@ -3,9 +3,14 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::os::fd::OwnedFd;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use crate::interfaces::{short_type_name, Protocol, ProtocolFactory};
-use crate::Address;
+use crate::interfaces::{
+    short_type_name, FileDescriptorReceiver, HalfCloseableProtocol, Protocol, ProtocolFactory,
+    ProtocolRef, TransportRef,
+};
+use crate::{Address, Failure};
 
 /// Twisted's `Factory.numPorts` rule: `do_start` runs the start hook only
 /// when the count goes from 0 to 1, `do_stop` runs the stop hook only when
@@ -158,5 +163,146 @@ impl<P> fmt::Debug for Factory<P> {
             .field("protocol", &short_type_name::<P>())
             .field("num_ports", &self.ports.num_ports())
             .finish()
+    }
+}
+
+/// What a [`ProtocolWrapper`] does besides forwarding.
+pub trait WrapperHooks: 'static {
+    /// After the wrapped protocol's `make_connection` returned.
+    fn connection_made(&mut self, inner: &ProtocolRef, transport: &TransportRef) {
+        let _ = (inner, transport);
+    }
+
+    /// After the wrapped protocol's `connection_lost` returned, even if it
+    /// panicked (the panic goes on afterwards), as Twisted's `try/finally`.
+    fn connection_lost(&mut self, reason: &Failure) {
+        let _ = reason;
+    }
+}
+
+/// A protocol that forwards everything to another and adds hooks: the
+/// building block of Twisted's wrapping protocols (an endpoint's
+/// `_WrappingProtocol`, `ClientService`'s `_ReconnectingProtocolProxy`).
+///
+/// It exposes exactly the optional capabilities of the protocol it wraps:
+/// [`as_half_closeable`](Protocol::as_half_closeable) and
+/// [`as_file_descriptor_receiver`](Protocol::as_file_descriptor_receiver)
+/// answer as the inner protocol does, and forward the calls.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use torsion_reactor::{Failure, Protocol, ProtocolRef, ProtocolWrapper, WrapperHooks};
+///
+/// struct Inner;
+/// impl Protocol for Inner {
+///     fn data_received(&mut self, _: &[u8]) {}
+/// }
+///
+/// /// Counts connections that ended.
+/// struct Counting(Rc<RefCell<u32>>);
+/// impl WrapperHooks for Counting {
+///     fn connection_lost(&mut self, _reason: &Failure) {
+///         *self.0.borrow_mut() += 1;
+///     }
+/// }
+///
+/// let ended = Rc::new(RefCell::new(0));
+/// let inner: ProtocolRef = Rc::new(RefCell::new(Inner));
+/// let mut wrapper = ProtocolWrapper::new(inner, Counting(ended.clone()));
+/// wrapper.connection_lost(Failure::msg("bye"));
+/// assert_eq!(*ended.borrow(), 1);
+/// assert!(wrapper.as_half_closeable().is_none()); // Inner is not half-closeable
+/// ```
+pub struct ProtocolWrapper<H> {
+    inner: ProtocolRef,
+    hooks: H,
+}
+
+impl<H: WrapperHooks> ProtocolWrapper<H> {
+    /// Wraps `inner`.
+    pub fn new(inner: ProtocolRef, hooks: H) -> ProtocolWrapper<H> {
+        ProtocolWrapper { inner, hooks }
+    }
+
+    /// The wrapped protocol.
+    pub fn inner(&self) -> &ProtocolRef {
+        &self.inner
+    }
+}
+
+impl<H: WrapperHooks> Protocol for ProtocolWrapper<H> {
+    fn make_connection(&mut self, transport: TransportRef) {
+        self.inner.borrow_mut().make_connection(transport.clone());
+        self.hooks.connection_made(&self.inner, &transport);
+    }
+
+    fn data_received(&mut self, data: &[u8]) {
+        self.inner.borrow_mut().data_received(data);
+    }
+
+    fn connection_lost(&mut self, reason: Failure) {
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            self.inner.borrow_mut().connection_lost(reason.clone())
+        }));
+        self.hooks.connection_lost(&reason);
+        if let Err(payload) = outcome {
+            resume_unwind(payload);
+        }
+    }
+
+    fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
+        let provided = self.inner.borrow_mut().as_half_closeable().is_some();
+        if provided {
+            Some(self)
+        } else {
+            None
+        }
+    }
+
+    fn as_file_descriptor_receiver(&mut self) -> Option<&mut dyn FileDescriptorReceiver> {
+        let provided = self
+            .inner
+            .borrow_mut()
+            .as_file_descriptor_receiver()
+            .is_some();
+        if provided {
+            Some(self)
+        } else {
+            None
+        }
+    }
+
+    fn log_prefix(&self) -> &'static str {
+        self.inner.borrow().log_prefix()
+    }
+}
+
+impl<H: WrapperHooks> HalfCloseableProtocol for ProtocolWrapper<H> {
+    fn read_connection_lost(&mut self) {
+        if let Some(inner) = self.inner.borrow_mut().as_half_closeable() {
+            inner.read_connection_lost();
+        }
+    }
+
+    fn write_connection_lost(&mut self) {
+        if let Some(inner) = self.inner.borrow_mut().as_half_closeable() {
+            inner.write_connection_lost();
+        }
+    }
+}
+
+impl<H: WrapperHooks> FileDescriptorReceiver for ProtocolWrapper<H> {
+    fn file_descriptor_received(&mut self, descriptor: OwnedFd) {
+        if let Some(inner) = self.inner.borrow_mut().as_file_descriptor_receiver() {
+            inner.file_descriptor_received(descriptor);
+        }
+    }
+}
+
+impl<H> fmt::Debug for ProtocolWrapper<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtocolWrapper").finish_non_exhaustive()
     }
 }

@@ -2,13 +2,11 @@
 //! `_DisconnectFactory` and `_ReconnectingProtocolProxy`).
 
 use std::cell::RefCell;
-use std::os::fd::OwnedFd;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
 use torsion_reactor::{
-    Address, Connector, DynProtocolFactory, Failure, FileDescriptorReceiver, HalfCloseableProtocol,
-    Protocol, ProtocolFactory, ProtocolRef, TransportRef,
+    Address, Connector, DynProtocolFactory, Failure, ProtocolFactory, ProtocolRef, ProtocolWrapper,
+    TransportRef, WrapperHooks,
 };
 
 /// Tells the service that connection `id` was lost.
@@ -32,101 +30,26 @@ impl<P> Connection<P> {
     }
 }
 
-/// Wraps the user's protocol: remembers the transport, reports the
-/// connection's loss to the service, forwards everything else, and exposes
-/// exactly the optional capabilities of the protocol it wraps.
-pub(crate) struct ProtocolProxy<P: Protocol> {
+/// What the proxy adds to forwarding (Twisted's
+/// `_ReconnectingProtocolProxy`): it remembers the transport, for `stop`'s
+/// `lose_connection`, and reports the connection's loss to the service.
+/// Forwarding, capabilities included, is `ProtocolWrapper`'s.
+struct ServiceHooks<P> {
     connection: Rc<Connection<P>>,
     on_lost: LostNotify,
 }
 
-impl<P: Protocol> Protocol for ProtocolProxy<P> {
-    fn make_connection(&mut self, transport: TransportRef) {
+impl<P: 'static> WrapperHooks for ServiceHooks<P> {
+    fn connection_made(&mut self, _inner: &ProtocolRef, transport: &TransportRef) {
         *self.connection.transport.borrow_mut() = Some(transport.clone());
-        self.connection
-            .protocol
-            .borrow_mut()
-            .make_connection(transport);
     }
 
-    fn data_received(&mut self, data: &[u8]) {
-        self.connection.protocol.borrow_mut().data_received(data);
-    }
-
-    fn connection_lost(&mut self, reason: Failure) {
-        // Twisted's try/finally: the service hears of the loss even if the
-        // user's connection_lost panics.
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.connection
-                .protocol
-                .borrow_mut()
-                .connection_lost(reason.clone())
-        }));
-        (self.on_lost)(self.connection.id, reason);
-        if let Err(payload) = outcome {
-            resume_unwind(payload);
-        }
-    }
-
-    fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
-        let provided = self
-            .connection
-            .protocol
-            .borrow_mut()
-            .as_half_closeable()
-            .is_some();
-        if provided {
-            Some(self)
-        } else {
-            None
-        }
-    }
-
-    fn as_file_descriptor_receiver(&mut self) -> Option<&mut dyn FileDescriptorReceiver> {
-        let provided = self
-            .connection
-            .protocol
-            .borrow_mut()
-            .as_file_descriptor_receiver()
-            .is_some();
-        if provided {
-            Some(self)
-        } else {
-            None
-        }
-    }
-
-    fn log_prefix(&self) -> &'static str {
-        self.connection.protocol.borrow().log_prefix()
+    fn connection_lost(&mut self, reason: &Failure) {
+        (self.on_lost)(self.connection.id, reason.clone());
     }
 }
 
-impl<P: Protocol> HalfCloseableProtocol for ProtocolProxy<P> {
-    fn read_connection_lost(&mut self) {
-        if let Some(inner) = self.connection.protocol.borrow_mut().as_half_closeable() {
-            inner.read_connection_lost();
-        }
-    }
-
-    fn write_connection_lost(&mut self) {
-        if let Some(inner) = self.connection.protocol.borrow_mut().as_half_closeable() {
-            inner.write_connection_lost();
-        }
-    }
-}
-
-impl<P: Protocol> FileDescriptorReceiver for ProtocolProxy<P> {
-    fn file_descriptor_received(&mut self, descriptor: OwnedFd) {
-        if let Some(inner) = self
-            .connection
-            .protocol
-            .borrow_mut()
-            .as_file_descriptor_receiver()
-        {
-            inner.file_descriptor_received(descriptor);
-        }
-    }
-}
+type ProtocolProxy<P> = ProtocolWrapper<ServiceHooks<P>>;
 
 type Built<P> = (Weak<RefCell<ProtocolProxy<P>>>, Rc<Connection<P>>);
 
@@ -172,10 +95,14 @@ impl<F: ProtocolFactory> DynProtocolFactory for DisconnectFactory<F> {
             protocol,
             transport: RefCell::new(None),
         });
-        let proxy = Rc::new(RefCell::new(ProtocolProxy {
-            connection: connection.clone(),
-            on_lost: self.on_lost.clone(),
-        }));
+        let inner: ProtocolRef = connection.protocol.clone();
+        let proxy = Rc::new(RefCell::new(ProtocolWrapper::new(
+            inner,
+            ServiceHooks {
+                connection: connection.clone(),
+                on_lost: self.on_lost.clone(),
+            },
+        )));
         self.built
             .borrow_mut()
             .push((Rc::downgrade(&proxy), connection));
