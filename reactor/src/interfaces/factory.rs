@@ -110,6 +110,31 @@ pub trait ProtocolFactory: 'static {
 /// endpoints take (`Rc<dyn DynProtocolFactory>`), so that their traits stay
 /// object safe. Implemented for every `ProtocolFactory`; wrappers that only
 /// forward (an endpoint's, a test's) implement it directly.
+///
+/// # Examples
+///
+/// A wrapper that forwards to another factory and counts builds:
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use torsion_reactor::{Address, DynProtocolFactory, ProtocolRef};
+///
+/// struct Counting {
+///     inner: Rc<dyn DynProtocolFactory>,
+///     built: Cell<u32>,
+/// }
+///
+/// impl DynProtocolFactory for Counting {
+///     fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef> {
+///         self.built.set(self.built.get() + 1);
+///         self.inner.build_protocol(addr)
+///     }
+///     fn describe(&self) -> String {
+///         format!("Counting({})", self.inner.describe())
+///     }
+/// }
+/// # let _ = |inner| Counting { inner, built: Cell::new(0) };
+/// ```
 pub trait DynProtocolFactory {
     /// [`ProtocolFactory::build_protocol`], with the protocol shared and erased.
     fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef>;

@@ -55,6 +55,42 @@ pub trait PushProducer: Producer {
 
 /// A producer that writes one chunk each time it is asked: Twisted's
 /// `IPullProducer`.
+///
+/// # Implementing
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use torsion_reactor::{Producer, ProducerRef, PullProducer, TransportRef};
+///
+/// /// Sends a file's worth of chunks, one each time the transport asks.
+/// struct Chunks {
+///     transport: TransportRef,
+///     left: Cell<u32>,
+/// }
+///
+/// impl Producer for Chunks {
+///     fn stop_producing(&self) {
+///         self.left.set(0);
+///     }
+/// }
+///
+/// impl PullProducer for Chunks {
+///     fn resume_producing(&self) {
+///         if self.left.get() == 0 {
+///             let _ = self.transport.unregister_producer();
+///             return;
+///         }
+///         self.left.set(self.left.get() - 1);
+///         self.transport.write(&[b'x'; 1024]);
+///     }
+/// }
+///
+/// fn send(transport: TransportRef) {
+///     let chunks = Rc::new(Chunks { transport: transport.clone(), left: Cell::new(64) });
+///     transport.register_producer(ProducerRef::Pull(chunks)).expect("no other producer");
+/// }
+/// # let _ = send;
+/// ```
 pub trait PullProducer: Producer {
     /// Write one chunk now.
     fn resume_producing(&self);
@@ -116,6 +152,19 @@ impl fmt::Debug for ProducerRef {
 }
 
 /// Something that accepts data and can be flow-controlled: Twisted's `IConsumer`.
+///
+/// # Examples
+///
+/// Code that only writes and flow-controls can take any consumer:
+///
+/// ```
+/// use torsion_reactor::Consumer;
+///
+/// fn greet(consumer: &dyn Consumer) {
+///     consumer.write(b"hello\r\n");
+/// }
+/// # let _ = greet;
+/// ```
 pub trait Consumer {
     /// Accepts `data`; never blocks (it is buffered if need be).
     fn write(&self, data: &[u8]);

@@ -164,6 +164,32 @@ pub trait HalfCloseableProtocol {
 
 /// A protocol that accepts file descriptors passed over a UNIX socket:
 /// Twisted's `IFileDescriptorReceiver`.
+/// # Implementing
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+/// use torsion_reactor::{FileDescriptorReceiver, Protocol};
+///
+/// /// Keeps the descriptors a peer passes it (e.g. a log file to write to).
+/// #[derive(Default)]
+/// struct Inbox {
+///     received: Vec<OwnedFd>,
+/// }
+///
+/// impl Protocol for Inbox {
+///     fn data_received(&mut self, _data: &[u8]) {}
+///     fn as_file_descriptor_receiver(&mut self) -> Option<&mut dyn FileDescriptorReceiver> {
+///         Some(self)
+///     }
+/// }
+///
+/// impl FileDescriptorReceiver for Inbox {
+///     fn file_descriptor_received(&mut self, descriptor: OwnedFd) {
+///         self.received.push(descriptor);
+///     }
+/// }
+/// # let _ = Inbox::default();
+/// ```
 pub trait FileDescriptorReceiver {
     /// A descriptor arrived (it belongs to the protocol now).
     fn file_descriptor_received(&mut self, descriptor: OwnedFd);

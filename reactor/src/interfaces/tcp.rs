@@ -28,6 +28,33 @@ pub enum ConnectorState {
 
 /// An outgoing connection made by `connect_tcp`/`connect_unix`: Twisted's
 /// `IConnector`.
+///
+/// # Examples
+///
+/// A client factory that retries through its connector (Twisted's
+/// `ReconnectingClientFactory`, in its simplest form):
+///
+/// ```
+/// use torsion_reactor::{Address, Connector, Failure, Protocol, ProtocolFactory};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {
+///     fn data_received(&mut self, _: &[u8]) {}
+/// }
+///
+/// struct Retrying;
+/// impl ProtocolFactory for Retrying {
+///     type Protocol = Quiet;
+///     fn build_protocol(&self, _: &Address) -> Option<Quiet> {
+///         Some(Quiet)
+///     }
+///     fn client_connection_failed(&self, connector: &dyn Connector, reason: Failure) {
+///         log::warn!("{} failed: {reason}; retrying", connector.destination());
+///         connector.connect();
+///     }
+/// }
+/// # let _ = Retrying;
+/// ```
 pub trait Connector {
     /// Abandons the attempt under way; the factory's
     /// `client_connection_failed` gets a [`UserError`](crate::error::UserError).
@@ -51,6 +78,20 @@ pub trait Connector {
 }
 
 /// A listening socket: Twisted's `IListeningPort`.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use torsion_reactor::{Deferred, ListeningPort};
+///
+/// /// Logs where the port listens, then stops it.
+/// fn close(port: Rc<dyn ListeningPort>) -> Deferred<()> {
+///     log::info!("closing {}", port.host());
+///     port.stop_listening()
+/// }
+/// # let _ = close;
+/// ```
 pub trait ListeningPort {
     /// Starts listening again after [`stop_listening`](ListeningPort::stop_listening).
     ///

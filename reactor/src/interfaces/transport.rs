@@ -134,6 +134,24 @@ pub trait TcpTransport: Transport {
 }
 
 /// UNIX socket extras: Twisted's `IUNIXTransport`.
+///
+/// # Examples
+///
+/// ```
+/// use std::os::fd::OwnedFd;
+/// use torsion_reactor::TransportRef;
+///
+/// /// Hands the peer a descriptor, with a byte for it to travel with.
+/// fn pass(transport: &TransportRef, fd: OwnedFd) -> std::io::Result<()> {
+///     let unix = transport
+///         .as_unix()
+///         .ok_or_else(|| std::io::Error::other("not a UNIX connection"))?;
+///     unix.send_file_descriptor(fd)?;
+///     transport.write(b"f");
+///     Ok(())
+/// }
+/// # let _ = pass;
+/// ```
 pub trait UnixTransport: Transport {
     /// Sends `descriptor` to the peer with the next bytes written
     /// (`SCM_RIGHTS`); the peer's protocol needs the
