@@ -116,10 +116,9 @@ fn measure(scenario: Scenario, kind: ServerKind, options: &Options) -> io::Resul
 
 /// Keeps the calling thread (and threads it starts later) on `cpu`.
 fn pin_to(cpu: usize) -> io::Result<()> {
-    let core = core_affinity::get_core_ids()
-        .and_then(|ids| ids.into_iter().find(|core| core.id == cpu))
-        .ok_or_else(|| io::Error::other(format!("no CPU {cpu} to pin to")))?;
-    if core_affinity::set_for_current(core) {
+    // Not looked up in `get_core_ids()`: that lists only the CPUs this
+    // thread may already use, and a server inherits the load generator's pin.
+    if core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
         Ok(())
     } else {
         Err(io::Error::other(format!("could not pin to CPU {cpu}")))
