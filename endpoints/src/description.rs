@@ -364,7 +364,7 @@ impl fmt::Display for ServerDescription {
 pub enum ClientDescription {
     /// `tcp:HOST:PORT` or `tcp:host=H:port=P`, with `timeout=` and `bindAddress=`.
     Tcp {
-        /// The host (an IP address, or a name for a hostname endpoint).
+        /// The host: an IP address or a name (resolved by the reactor).
         host: String,
         /// The port.
         port: u16,

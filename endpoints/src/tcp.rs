@@ -72,8 +72,8 @@ pub type Tcp4ClientEndpoint<R> = TcpClientEndpoint<R, V4>;
 pub type Tcp6ClientEndpoint<R> = TcpClientEndpoint<R, V6>;
 
 impl<R: ReactorTcp + 'static, V> TcpClientEndpoint<R, V> {
-    /// Connects to `host:port` (an IP address), with Twisted's default
-    /// 30 s timeout and no bind address.
+    /// Connects to `host:port` (an IP address, or a name the reactor
+    /// resolves), with Twisted's default 30 s timeout and no bind address.
     pub fn new(reactor: R, host: impl Into<String>, port: u16) -> Self {
         TcpClientEndpoint {
             reactor,

@@ -647,3 +647,56 @@ fn removing_a_trigger_that_ran_skips_nothing() {
     reactor.fire_system_event("custom");
     assert_eq!(*order.borrow(), ["first", "second", "third"]);
 }
+
+/// `connect_tcp` with a host name resolves it (Twisted's `connectTCP` does):
+/// `localhost` reaches a 127.0.0.1 listener; a name that does not resolve
+/// fails with DnsLookupError naming it.
+#[test]
+fn connect_by_name() {
+    use torsion_reactor::error::DnsLookupError;
+    let reactor = Reactor::new().unwrap();
+    let port = echo_server(&reactor);
+    let (seen, lost) = (Seen::default(), Lost::default());
+    let (s, l) = (seen.clone(), lost.clone());
+    reactor.connect_tcp(
+        "localhost",
+        port,
+        Rc::new(Factory::for_protocol(move || Client {
+            send: b"by name".to_vec(),
+            seen: s.clone(),
+            lost: l.clone(),
+            transport: None,
+        })),
+        DEFAULT_CONNECT_TIMEOUT,
+        None,
+    );
+    run_until(&reactor, "the echo by name", || seen.borrow().len() == 7);
+
+    struct Failing(Rc<RefCell<Option<Failure>>>);
+    impl torsion_reactor::ProtocolFactory for Failing {
+        type Protocol = Echo;
+        fn build_protocol(&self, _: &torsion_reactor::Address) -> Option<Echo> {
+            Some(Echo::default())
+        }
+        fn client_connection_failed(&self, _: &dyn Connector, reason: Failure) {
+            *self.0.borrow_mut() = Some(reason);
+        }
+    }
+    let failed = Rc::new(RefCell::new(None));
+    // Not a valid host name (spaces), so the resolver refuses it without
+    // asking any server.
+    reactor.connect_tcp(
+        "no such host",
+        port,
+        Rc::new(Failing(failed.clone())),
+        DEFAULT_CONNECT_TIMEOUT,
+        None,
+    );
+    run_until(&reactor, "the lookup failure", || failed.borrow().is_some());
+    let failure = failed.borrow().clone().unwrap();
+    assert_eq!(
+        failure.downcast_ref::<DnsLookupError>().unwrap().host,
+        "no such host",
+        "{failure}"
+    );
+}

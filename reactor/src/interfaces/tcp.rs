@@ -146,9 +146,11 @@ pub trait ReactorTcp {
         interface: &str,
     ) -> Result<Rc<dyn ListeningPort>, CannotListenError>;
 
-    /// Connects to `host:port` (Twisted's `connectTCP`). Failures, including
-    /// `timeout` expiring, arrive through the factory's
-    /// `client_connection_failed`.
+    /// Connects to `host:port` (Twisted's `connectTCP`). `host` is an IP
+    /// address or a name, resolved off the reactor thread (IPv4 first, as
+    /// Twisted's `gethostbyname`; `HostnameEndpoint` tries every address).
+    /// Failures, including `timeout` expiring (it covers the resolution),
+    /// arrive through the factory's `client_connection_failed`.
     fn connect_tcp(
         &self,
         host: &str,

@@ -4,7 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -13,14 +13,16 @@ use mio::{Interest, Token};
 use socket2::{Domain, Protocol as SockProtocol, SockAddr, Socket, Type};
 
 use super::connection::Connection;
+use super::pool;
 use super::port::build;
 use super::reactor::{IoSource, Reactor, Shared};
 use super::stream::Stream;
 use crate::error::{
-    ConnectError, ConnectionRefused, NoProtocol, NotConnectingError, TimeoutError, UserError,
+    ConnectError, ConnectionRefused, DnsLookupError, NoProtocol, NotConnectingError, TimeoutError,
+    UserError,
 };
 use crate::interfaces::{Connector, ConnectorState, DynProtocolFactory};
-use crate::{Address, DelayedCall, Failure, ReactorTimeExt};
+use crate::{Address, Deferred, DelayedCall, Failure, ReactorTimeExt};
 
 /// Where a connector connects to.
 pub(crate) enum Target {
@@ -46,21 +48,31 @@ impl Target {
         }
     }
 
-    /// Starts a non-blocking connect.
-    fn open(&self) -> io::Result<Stream> {
+    /// The host name to resolve first, if the target is a TCP host name.
+    fn name_to_resolve(&self) -> Option<(String, u16)> {
+        match self {
+            Target::Tcp { host, port, .. } if host.parse::<IpAddr>().is_err() => {
+                Some((host.clone(), *port))
+            }
+            _ => None,
+        }
+    }
+
+    /// Starts a non-blocking connect, to `resolved` for a host name.
+    fn open(&self, resolved: Option<SocketAddr>) -> io::Result<Stream> {
         match self {
             Target::Tcp {
                 host,
                 port,
                 bind_address,
             } => {
-                let addr = match host.parse::<IpAddr>() {
-                    Ok(ip) => SocketAddr::new(ip, *port),
-                    Err(_) if host == "localhost" => SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), *port),
-                    Err(_) => {
+                let addr = match (host.parse::<IpAddr>(), resolved) {
+                    (Ok(ip), _) => SocketAddr::new(ip, *port),
+                    (Err(_), Some(addr)) => addr,
+                    (Err(_), None) => {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidInput,
-                            format!("{host:?} is not an IP address; use a HostnameEndpoint to connect by name"),
+                            format!("{host:?} was not resolved"),
                         ))
                     }
                 };
@@ -113,7 +125,6 @@ fn connect_failure(error: io::Error) -> Failure {
 struct Attempt {
     token: Token,
     stream: Stream,
-    timeout: DelayedCall,
 }
 
 /// An outgoing connection, retried through [`Connector::connect`].
@@ -125,6 +136,12 @@ pub(crate) struct StreamConnector {
     timeout: Duration,
     state: Cell<ConnectorState>,
     attempt: RefCell<Option<Attempt>>,
+    /// Covers resolution and the connect.
+    timeout_call: RefCell<Option<DelayedCall>>,
+    /// A host name being resolved on the worker pool.
+    resolving: RefCell<Option<Deferred<SocketAddr>>>,
+    /// Which attempt a resolution belongs to.
+    attempts: Cell<u64>,
     transport: RefCell<Option<Rc<Connection>>>,
     factory_started: Cell<bool>,
 }
@@ -144,6 +161,9 @@ impl StreamConnector {
             timeout,
             state: Cell::new(ConnectorState::Disconnected),
             attempt: RefCell::new(None),
+            timeout_call: RefCell::new(None),
+            resolving: RefCell::new(None),
+            attempts: Cell::new(0),
             transport: RefCell::new(None),
             factory_started: Cell::new(false),
         });
@@ -163,24 +183,10 @@ impl StreamConnector {
         if self.state.get() != ConnectorState::Connecting {
             return; // the hook stopped it
         }
-        let mut stream = match self.target.open() {
-            Ok(stream) => stream,
-            Err(e) => return self.defer_failure(connect_failure(e)),
-        };
-        let me = self
-            .me
-            .upgrade()
-            .expect("a connector is alive while connecting");
-        let token = match reactor.register(
-            &mut stream,
-            Interest::WRITABLE | Interest::READABLE,
-            move |_| me,
-        ) {
-            Ok(token) => token,
-            Err(e) => return self.defer_failure(connect_failure(e)),
-        };
+        let attempt = self.attempts.get() + 1;
+        self.attempts.set(attempt);
         let (me, what, timeout) = (self.me.clone(), self.target.address(), self.timeout);
-        let timeout = reactor.timers.call_later(timeout, move || {
+        let call = reactor.timers.call_later(timeout, move || {
             if let Some(me) = me.upgrade() {
                 me.fail(Failure::new(TimeoutError::new(
                     Some(timeout),
@@ -188,11 +194,63 @@ impl StreamConnector {
                 )));
             }
         });
-        *self.attempt.borrow_mut() = Some(Attempt {
-            token,
-            stream,
-            timeout,
+        *self.timeout_call.borrow_mut() = Some(call);
+        let Some((host, port)) = self.target.name_to_resolve() else {
+            return self.open_and_register(None);
+        };
+        // Twisted's connectTCP resolves names itself (gethostbyname, IPv4
+        // first); here on the reactor's worker threads.
+        let lookup = host.clone();
+        let resolving = pool::defer_to_thread(&reactor.pool, reactor.thread_handle(), move || {
+            let addresses: Vec<SocketAddr> = (lookup.as_str(), port).to_socket_addrs()?.collect();
+            addresses
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or_else(|| addresses.first())
+                .copied()
+                .ok_or_else(|| "no addresses".into())
         });
+        *self.resolving.borrow_mut() = Some(resolving.clone());
+        // Held strongly: while resolving, nothing else keeps the connector
+        // alive (the reactor's table holds it only once a socket exists).
+        let me = self
+            .me
+            .upgrade()
+            .expect("a connector is alive while connecting");
+        resolving.add_both(move |resolved| {
+            if me.attempts.get() != attempt || me.resolving.borrow_mut().take().is_none() {
+                return; // abandoned
+            }
+            match resolved {
+                Ok(addr) => me.open_and_register(Some(addr)),
+                Err(failure) => {
+                    let source = Some(io::Error::other(failure.error_message()));
+                    me.fail(Failure::new(DnsLookupError { host, source }));
+                }
+            }
+        });
+    }
+
+    fn open_and_register(&self, resolved: Option<SocketAddr>) {
+        let Some(reactor) = self.reactor.upgrade() else {
+            return;
+        };
+        let mut stream = match self.target.open(resolved) {
+            Ok(stream) => stream,
+            Err(e) => return self.defer_failure(connect_failure(e)),
+        };
+        let me = self
+            .me
+            .upgrade()
+            .expect("a connector is alive while connecting");
+        match reactor.register(
+            &mut stream,
+            Interest::WRITABLE | Interest::READABLE,
+            move |_| me,
+        ) {
+            Ok(token) => *self.attempt.borrow_mut() = Some(Attempt { token, stream }),
+            Err(e) => self.defer_failure(connect_failure(e)),
+        }
     }
 
     /// Reports a failure after the current call returns (never re-entrantly).
@@ -203,9 +261,16 @@ impl StreamConnector {
         reactor.soon(move || me.fail(failure));
     }
 
+    /// Ends the attempt under way: stops the timer and any resolution, and
+    /// hands back the socket if there is one.
     fn take_attempt(&self) -> Option<Stream> {
+        if let Some(call) = self.timeout_call.borrow_mut().take() {
+            let _ = call.cancel();
+        }
+        if let Some(resolving) = self.resolving.borrow_mut().take() {
+            resolving.cancel();
+        }
         let attempt = self.attempt.borrow_mut().take()?;
-        let _ = attempt.timeout.cancel();
         let mut stream = attempt.stream;
         if let Some(reactor) = self.reactor.upgrade() {
             reactor.deregister(attempt.token, &mut stream);

@@ -66,7 +66,7 @@ pub(crate) struct Shared {
     soon: RefCell<VecDeque<Box<dyn FnOnce()>>>,
     read_buffer: RefCell<Vec<u8>>,
     install_signal_handlers: Cell<bool>,
-    pool: Pool,
+    pub(crate) pool: Pool,
 }
 
 /// The reactor: one thread, one `mio::Poll`, the shared timer queue,
@@ -216,6 +216,10 @@ impl Reactor {
 }
 
 impl Shared {
+    pub(crate) fn thread_handle(&self) -> ThreadHandle {
+        self.thread_handle.clone()
+    }
+
     pub(crate) fn registry(&self) -> &Registry {
         &self.registry
     }
