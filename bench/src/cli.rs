@@ -16,11 +16,13 @@ options:
   --seconds S        measured seconds per scenario run (default 3)
   --warmup S         load before measuring starts (default 0.3)
   --rounds N         interleaved rounds (default 3)
-  --scenarios LIST   comma-separated, from: pingpong1,pingpong50,stream,churn,idle
+  --scenarios LIST   comma-separated, from: pingpong1, pingpong1-same-cpu,
+                     pingpong1-two-cpus, pingpong50, stream, churn, idle
                      (default: all)
   --servers LIST     comma-separated, from: torsion,mio,tokio (default: all)
   --idle-conns N     connections held by the idle scenario (default 10000)
-  --pin              server on CPU 0, load generator on CPU 1
+  --pin              server on CPU 0, load generator on CPU 1 (scenarios that
+                     pin themselves keep their own CPUs)
   --pin-same         server and load generator both on CPU 0
   --markdown         print a Markdown report (for BENCHMARKS.md)
 ";

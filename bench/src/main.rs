@@ -61,9 +61,6 @@ fn main() -> ExitCode {
 /// Runs every chosen scenario against every chosen server; `Ok(false)` if
 /// any run failed (the table still shows the rest).
 fn all(options: &Options) -> io::Result<bool> {
-    if let Some((_, client)) = options.pin {
-        pin_to(client)?;
-    }
     let mut runs = Vec::new();
     for round in 0..options.rounds {
         for &scenario in &options.scenarios {
@@ -108,8 +105,21 @@ fn all(options: &Options) -> io::Result<bool> {
 
 /// One scenario against one freshly started server.
 fn measure(scenario: Scenario, kind: ServerKind, options: &Options) -> io::Result<Sample> {
-    let server = ServerProcess::spawn(kind, options.pin.map(|(server, _)| server))?;
-    let outcome = load::run(scenario, server.port(), server.pid(), &options.config)?;
+    let pins = scenario.pins().or(options.pin);
+    let server = ServerProcess::spawn(kind, pins.map(|(server, _)| server))?;
+    // The load runs on a thread of its own so its pin (inherited by the
+    // threads it starts) ends with the run.
+    let outcome = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                if let Some((_, client)) = pins {
+                    pin_to(client)?;
+                }
+                load::run(scenario, server.port(), server.pid(), &options.config)
+            })
+            .join()
+            .map_err(|_| io::Error::other("the load generator panicked"))?
+    })?;
     let memory = procfs::memory(server.pid())?;
     Ok(Sample { outcome, memory })
 }

@@ -14,6 +14,10 @@ use std::time::Duration;
 pub(crate) enum Scenario {
     /// 1 connection, 64-byte request, wait for the echo, repeat.
     PingPong1,
+    /// The same with server and load generator pinned to one CPU.
+    PingPong1Same,
+    /// The same with server and load generator pinned to different CPUs.
+    PingPong1Split,
     /// The same on 50 connections at once.
     PingPong50,
     /// 4 connections streaming 16 KiB chunks, every byte checked.
@@ -34,8 +38,10 @@ pub(crate) enum Unit {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 5] = [
+    pub(crate) const ALL: [Scenario; 7] = [
         Scenario::PingPong1,
+        Scenario::PingPong1Same,
+        Scenario::PingPong1Split,
         Scenario::PingPong50,
         Scenario::Stream,
         Scenario::Churn,
@@ -45,6 +51,8 @@ impl Scenario {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Scenario::PingPong1 => "pingpong1",
+            Scenario::PingPong1Same => "pingpong1-same-cpu",
+            Scenario::PingPong1Split => "pingpong1-two-cpus",
             Scenario::PingPong50 => "pingpong50",
             Scenario::Stream => "stream",
             Scenario::Churn => "churn",
@@ -54,6 +62,15 @@ impl Scenario {
 
     pub(crate) fn parse(name: &str) -> Option<Scenario> {
         Scenario::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// (server CPU, load generator CPU) this scenario is pinned to.
+    pub(crate) fn pins(self) -> Option<(usize, usize)> {
+        match self {
+            Scenario::PingPong1Same => Some((0, 0)),
+            Scenario::PingPong1Split => Some((0, 1)),
+            _ => None,
+        }
     }
 
     pub(crate) fn unit(self) -> Unit {
@@ -70,6 +87,12 @@ impl Scenario {
                 come back, and sends again. Rate = round trips/s; p50/p99 = round-trip latency. \
                 Measures the per-message cost of the whole path (wakeup, read, dispatch, write)."
                 .to_string(),
+            Scenario::PingPong1Same => "pingpong1 with the server and the load generator both \
+                pinned to CPU 0: every round trip is two context switches on one CPU."
+                .to_string(),
+            Scenario::PingPong1Split => "pingpong1 with the server pinned to CPU 0 and the load \
+                generator to CPU 1: every round trip is two cross-CPU wakeups."
+                .to_string(),
             Scenario::PingPong50 => "50 connections, each doing the 1-connection ping-pong at \
                 once from one mio client thread. Rate = round trips/s over all connections; \
                 measures per-event cost when one poll returns many ready connections."
@@ -85,8 +108,10 @@ impl Scenario {
                 .to_string(),
             Scenario::Idle => format!(
                 "{idle_conns} connections opened and held, then each sends 64 bytes once and \
-                 reads the echo. Rate = answers/s in the answering phase; mem/conn = server \
-                 RSS growth per connection (after all are answered, still held)."
+                  reads the echo. Rate = answers/s in the answering phase; mem/conn = server \
+                 RSS growth per connection (after all are answered, still held). Server CPU \
+                 covers only the answering phase, tens of milliseconds, so at clock-tick \
+                 resolution its per-CPU-s figures are rough."
             ),
         }
     }
@@ -121,7 +146,9 @@ pub(crate) struct Outcome {
 pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> io::Result<Outcome> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     match scenario {
-        Scenario::PingPong1 => pingpong::run(addr, pid, 1, config),
+        Scenario::PingPong1 | Scenario::PingPong1Same | Scenario::PingPong1Split => {
+            pingpong::run(addr, pid, 1, config)
+        }
         Scenario::PingPong50 => pingpong::run(addr, pid, 50, config),
         Scenario::Stream => stream::run(addr, pid, 4, config),
         Scenario::Churn => churn::run(addr, pid, 4, config),

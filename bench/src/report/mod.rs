@@ -168,7 +168,13 @@ impl Summary {
     fn bars(&self) -> Vec<Bar> {
         let mut bars = Vec::new();
         let torsion = |s| self.row(s, ServerKind::Torsion);
-        for scenario in [Scenario::PingPong1, Scenario::PingPong50, Scenario::Stream] {
+        for scenario in [
+            Scenario::PingPong1,
+            Scenario::PingPong1Same,
+            Scenario::PingPong1Split,
+            Scenario::PingPong50,
+            Scenario::Stream,
+        ] {
             let Some(row) = torsion(scenario) else {
                 continue;
             };
