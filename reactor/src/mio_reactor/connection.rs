@@ -36,6 +36,9 @@ struct State {
     write_buf: VecDeque<u8>,
     want_writable: bool,
     reading_paused: bool,
+    /// A read continuation is queued for the next iteration (this
+    /// connection used its share); readiness events until then add nothing.
+    read_continues: bool,
     read_eof: bool,
     disconnecting: bool,
     aborting: bool,
@@ -74,10 +77,15 @@ impl Connection {
     pub(crate) fn start(
         reactor: &Rc<Shared>,
         mut stream: Stream,
+        peer: Option<Address>,
         protocol: ProtocolRef,
         on_close: Option<OnClose>,
     ) -> io::Result<Rc<Connection>> {
-        let peer = stream.peer()?;
+        // An accepted connection already knows its peer: one syscall less.
+        let peer = match peer {
+            Some(peer) => peer,
+            None => stream.peer()?,
+        };
         let host = stream.host()?;
         let connection = Rc::new_cyclic(|me| Connection {
             me: me.clone(),
@@ -175,7 +183,12 @@ impl Connection {
 
     // ---- reading -------------------------------------------------------
 
-    fn do_read(&self) {
+    /// Reads and delivers. Edge-triggered readiness is normally drained
+    /// until `WouldBlock`; but a read shorter than the buffer means the
+    /// socket was empty, so unless `drain` (the event reported the peer's
+    /// FIN or an error, which must be read now) the next read waits for the
+    /// next edge: one `recv` per message instead of two, as tokio does.
+    fn do_read(&self, drain: bool) {
         let Some(reactor) = self.reactor() else {
             return;
         };
@@ -189,8 +202,16 @@ impl Connection {
                 }
             }
             if reads == READS_PER_TURN {
-                // Fairness: let other connections in, then go on.
-                self.soon(|me| me.do_read());
+                // Fairness: let other connections and timers in, then go
+                // on in the next iteration (not `soon`, which runs before
+                // the next poll and would starve everyone else).
+                if let Some(me) = self.me.upgrade() {
+                    self.state.borrow_mut().read_continues = true;
+                    reactor.next_turn(move || {
+                        me.state.borrow_mut().read_continues = false;
+                        me.do_read(true);
+                    });
+                }
                 break;
             }
             let mut fds = Vec::new();
@@ -209,6 +230,9 @@ impl Connection {
                     reads += 1;
                     let data = &buffer[..n];
                     self.with_protocol("data_received", |p| p.data_received(data));
+                    if n < buffer.len() && !drain {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -523,8 +547,9 @@ impl IoSource for Connection {
         if event.is_writable() {
             self.do_write();
         }
-        if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.do_read();
+        let continues = self.state.borrow().read_continues;
+        if (event.is_readable() || event.is_read_closed() || event.is_error()) && !continues {
+            self.do_read(event.is_read_closed() || event.is_error());
         }
     }
 
@@ -604,8 +629,8 @@ impl PushProducer for Connection {
         let was_paused = std::mem::replace(&mut self.state.borrow_mut().reading_paused, false);
         if was_paused {
             // Edge-triggered: readiness seen while paused is not reported
-            // again, so read now (after the caller returns).
-            self.soon(|me| me.do_read());
+            // again, so read now (after the caller returns), to the end.
+            self.soon(|me| me.do_read(true));
         }
     }
 }

@@ -15,10 +15,14 @@ use super::reactor::{IoSource, Shared};
 use super::stream::Stream;
 use crate::error::{CannotListenError, PanicError};
 use crate::interfaces::{DynProtocolFactory, ListeningPort, ProtocolRef};
-use crate::{succeed, Address, Deferred};
+use crate::{succeed, Address, Deferred, ReactorTimeExt};
 
 /// Accepts handled per readiness event before yielding to other sources.
 const ACCEPTS_PER_TURN: usize = 64;
+/// How long to wait before accepting again after `accept` failed for lack
+/// of resources (EMFILE, ENFILE, ENOBUFS...): the queued connections stay in
+/// the backlog, and no new edge may come to wake us for them.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Builds a protocol, containing a factory's panic.
 pub(crate) fn build(factory: &dyn DynProtocolFactory, addr: &Address) -> Option<ProtocolRef> {
@@ -105,6 +109,8 @@ pub(crate) struct StreamPort {
     listener: RefCell<Option<(Token, Listener)>>,
     host: RefCell<Address>,
     exhausted_logged: Cell<bool>,
+    /// An accept retry after a resource error is already scheduled.
+    retry_scheduled: Cell<bool>,
 }
 
 impl StreamPort {
@@ -123,6 +129,7 @@ impl StreamPort {
             listener: RefCell::new(None),
             host: RefCell::new(requested),
             exhausted_logged: Cell::new(false),
+            retry_scheduled: Cell::new(false),
         });
         port.start()?;
         Ok(port)
@@ -164,7 +171,9 @@ impl StreamPort {
                     let Some(protocol) = build(&*self.factory, &peer) else {
                         continue; // refused: dropping the stream closes it
                     };
-                    if let Err(e) = Connection::start(&reactor, stream, protocol, None) {
+                    if let Err(e) =
+                        Connection::start(&reactor, stream, Some(peer.clone()), protocol, None)
+                    {
                         log::warn!("could not set up a connection from {peer}: {e}");
                     }
                 }
@@ -173,15 +182,30 @@ impl StreamPort {
                 Err(e) => {
                     // EMFILE and friends: log once per episode, do not spin.
                     if !self.exhausted_logged.replace(true) {
-                        log::error!("accept on {} failed: {e}", self.host.borrow());
+                        log::error!(
+                            "accept on {} failed: {e}; retrying every {ACCEPT_RETRY:?}",
+                            self.host.borrow()
+                        );
+                    }
+                    // Edge-triggered: the connections already queued raise
+                    // no new event, so come back for them on a timer.
+                    if !self.retry_scheduled.replace(true) {
+                        let me = self.me.clone();
+                        drop(reactor.timers.call_later(ACCEPT_RETRY, move || {
+                            if let Some(me) = me.upgrade() {
+                                me.retry_scheduled.set(false);
+                                me.accept();
+                            }
+                        }));
                     }
                     return;
                 }
             }
         }
-        // More may be pending; edge-triggered, so come back for them.
+        // More may be pending; edge-triggered, so come back for them in the
+        // next iteration, after other sources and timers.
         if let Some(me) = self.me.upgrade() {
-            reactor.soon(move || me.accept());
+            reactor.next_turn(move || me.accept());
         }
     }
 }

@@ -64,6 +64,10 @@ pub(crate) struct Shared {
     /// Work to run after the current callback, in this iteration: closes
     /// requested from inside a protocol, reads resumed, and the like.
     soon: RefCell<VecDeque<Box<dyn FnOnce()>>>,
+    /// Work for the next iteration, after the next poll: a connection that
+    /// used its share of reads goes on here, so events that arrived
+    /// meanwhile and timers get their turn first.
+    next_turn: RefCell<Vec<Box<dyn FnOnce()>>>,
     read_buffer: RefCell<Vec<u8>>,
     install_signal_handlers: Cell<bool>,
     pub(crate) pool: Pool,
@@ -141,6 +145,7 @@ impl Reactor {
             thread_calls,
             executor,
             soon: RefCell::new(VecDeque::new()),
+            next_turn: RefCell::new(Vec::new()),
             read_buffer: RefCell::new(vec![0; READ_BUFFER]),
             install_signal_handlers: Cell::new(true),
             pool: Pool::new(WORKER_THREADS),
@@ -252,6 +257,13 @@ impl Shared {
         self.soon.borrow_mut().push_back(Box::new(work));
     }
 
+    /// Runs `work` in the next iteration, after other ready sources and
+    /// due timers have had their turn (fairness for whoever always has more
+    /// to do).
+    pub(crate) fn next_turn(&self, work: impl FnOnce() + 'static) {
+        self.next_turn.borrow_mut().push(Box::new(work));
+    }
+
     fn run_soon(&self) {
         loop {
             let next = self.soon.borrow_mut().pop_front();
@@ -313,6 +325,7 @@ impl Shared {
 
     fn poll_timeout(&self, cap: Option<Duration>) -> Option<Duration> {
         if !self.soon.borrow().is_empty()
+            || !self.next_turn.borrow().is_empty()
             || self.executor.has_ready()
             || self.shutdown_pending.get()
             || self.exit.get()
@@ -337,6 +350,8 @@ impl Shared {
     ) -> io::Result<()> {
         self.thread_calls.run_pending();
         self.timers.run_turn();
+        let carried = std::mem::take(&mut *self.next_turn.borrow_mut());
+        self.soon.borrow_mut().extend(carried);
         self.run_soon();
         self.executor.run_until_stalled();
         self.run_soon();

@@ -103,10 +103,23 @@ impl Stream {
         matches!(self, Stream::Unix(_))
     }
 
+    /// Writes `data`; one slice goes through `write` (`send`), which is
+    /// cheaper than `writev` for the common case.
     pub(crate) fn write_vectored(&self, data: &[IoSlice<'_>]) -> io::Result<usize> {
+        let data = match data {
+            [one, rest @ ..] if rest.iter().all(|s| s.is_empty()) => return self.write_one(one),
+            data => data,
+        };
         match self {
             Stream::Tcp(s) => (&*s).write_vectored(data),
             Stream::Unix(s) => (&*s).write_vectored(data),
+        }
+    }
+
+    fn write_one(&self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => (&*s).write(data),
+            Stream::Unix(s) => (&*s).write(data),
         }
     }
 

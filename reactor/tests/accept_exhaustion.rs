@@ -1,0 +1,127 @@
+//! Descriptor exhaustion on a listening port (issue 9): when `accept` fails
+//! with EMFILE the connection stays queued in the kernel's backlog, and an
+//! edge-triggered poller reports no new event for it. The port must come
+//! back for it by itself once descriptors are free again, not wait for the
+//! next client to knock.
+//!
+//! This file holds a single test because it lowers the process-wide
+//! descriptor limit; each integration test file is its own process.
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+use torsion_reactor::{Factory, Protocol, Reactor, ReactorTcp, TransportRef, DEFAULT_BACKLOG};
+
+/// Echoes, and counts connections made.
+struct Echo {
+    made: Rc<Cell<usize>>,
+    transport: Option<TransportRef>,
+}
+
+impl Protocol for Echo {
+    fn connection_made(&mut self, transport: TransportRef) {
+        self.made.set(self.made.get() + 1);
+        self.transport = Some(transport);
+    }
+
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(t) = &self.transport {
+            t.write(data);
+        }
+    }
+}
+
+fn nofile() -> Rlimit {
+    getrlimit(Resource::Nofile)
+}
+
+fn set_nofile(limit: Rlimit) {
+    setrlimit(Resource::Nofile, limit).expect("setrlimit(RLIMIT_NOFILE)");
+}
+
+#[test]
+fn accept_resumes_by_itself_after_descriptor_exhaustion() {
+    let reactor = Reactor::new().unwrap();
+    let made = Rc::new(Cell::new(0));
+    let m = made.clone();
+    let port = reactor
+        .listen_tcp(
+            0,
+            Rc::new(Factory::for_protocol(move || Echo {
+                made: m.clone(),
+                transport: None,
+            })),
+            DEFAULT_BACKLOG,
+            "127.0.0.1",
+        )
+        .unwrap()
+        .host()
+        .port()
+        .unwrap();
+
+    // Lower the soft limit so exhausting it is cheap, then fill the table.
+    let saved = nofile();
+    set_nofile(Rlimit {
+        current: Some(saved.current.map_or(256, |c| c.min(256))),
+        maximum: saved.maximum,
+    });
+    let mut fillers = Vec::new();
+    loop {
+        match File::open("/dev/null") {
+            Ok(f) => fillers.push(f),
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::MFILE.raw_os_error()) => break,
+            Err(e) => panic!("unexpected error filling the descriptor table: {e}"),
+        }
+        assert!(fillers.len() < 10_000, "the descriptor limit did not hold");
+    }
+    // One descriptor for the client; the server side then has none.
+    drop(fillers.pop());
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+
+    // The reactor sees the connection, fails to accept it, and must not
+    // spin or crash meanwhile.
+    let until = Instant::now() + Duration::from_millis(300);
+    while Instant::now() < until {
+        reactor.iterate(Some(Duration::from_millis(10))).unwrap();
+    }
+    assert_eq!(made.get(), 0, "accepted without a free descriptor?");
+
+    // Free the table; no new client arrives, yet the queued one is served.
+    drop(fillers);
+    set_nofile(saved);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while made.get() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the queued connection was never accepted after descriptors were freed"
+        );
+        reactor.iterate(Some(Duration::from_millis(10))).unwrap();
+    }
+    assert_eq!(made.get(), 1);
+
+    // And it works: an echo round trip.
+    client.write_all(b"back again").unwrap();
+    client.set_nonblocking(true).unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 64];
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < 10 {
+        assert!(Instant::now() < deadline, "no echo");
+        reactor.iterate(Some(Duration::from_millis(5))).unwrap();
+        match client.read(&mut chunk) {
+            Ok(0) => panic!("closed before the echo"),
+            Ok(n) => got.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read failed: {e}"),
+        }
+    }
+    assert_eq!(got, b"back again");
+}
