@@ -179,25 +179,32 @@ impl StreamPort {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_descriptor_exhaustion(&e) => {
+                    // The backlog holds connections we cannot take. As
+                    // libev and nginx do: free the reserve descriptor,
+                    // accept and close what is pending (the peers learn at
+                    // once instead of hanging), take the reserve again.
+                    let shed = self.shed_pending(&reactor);
+                    if !self.exhausted_logged.replace(true) {
+                        log::error!(
+                            "accept on {} failed: {e}; closed {shed} pending connection(s) \
+                             until descriptors are free again",
+                            self.host.borrow()
+                        );
+                    }
+                    self.retry_later(&reactor);
+                    return;
+                }
                 Err(e) => {
-                    // EMFILE and friends: log once per episode, do not spin.
+                    // ENOBUFS, ENOMEM and the like: log once, retry later
+                    // (edge-triggered: no new event may come for what waits).
                     if !self.exhausted_logged.replace(true) {
                         log::error!(
                             "accept on {} failed: {e}; retrying every {ACCEPT_RETRY:?}",
                             self.host.borrow()
                         );
                     }
-                    // Edge-triggered: the connections already queued raise
-                    // no new event, so come back for them on a timer.
-                    if !self.retry_scheduled.replace(true) {
-                        let me = self.me.clone();
-                        drop(reactor.timers.call_later(ACCEPT_RETRY, move || {
-                            if let Some(me) = me.upgrade() {
-                                me.retry_scheduled.set(false);
-                                me.accept();
-                            }
-                        }));
-                    }
+                    self.retry_later(&reactor);
                     return;
                 }
             }
@@ -208,6 +215,63 @@ impl StreamPort {
             reactor.next_turn(move || me.accept());
         }
     }
+}
+
+impl StreamPort {
+    /// With descriptors exhausted: frees the reactor's reserve descriptor,
+    /// accepts and closes every pending connection, then reserves again.
+    /// Returns how many connections were closed.
+    fn shed_pending(&self, reactor: &Shared) -> usize {
+        if !reactor.release_reserve_fd() {
+            return 0;
+        }
+        let mut shed = 0;
+        for _ in 0..ACCEPTS_PER_TURN {
+            let accepted = match self.listener.borrow().as_ref() {
+                Some((_, listener)) => listener.accept(),
+                None => break,
+            };
+            match accepted {
+                Ok((stream, _)) => {
+                    drop(stream);
+                    shed += 1;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        // If someone else took the freed descriptor, the retry timer
+        // tries again.
+        reactor.restore_reserve_fd();
+        shed
+    }
+
+    /// Comes back to `accept` after [`ACCEPT_RETRY`] (once at a time).
+    fn retry_later(&self, reactor: &Shared) {
+        if self.retry_scheduled.replace(true) {
+            return;
+        }
+        let me = self.me.clone();
+        drop(reactor.timers.call_later(ACCEPT_RETRY, move || {
+            if let Some(me) = me.upgrade() {
+                me.retry_scheduled.set(false);
+                if let Some(reactor) = me.reactor.upgrade() {
+                    reactor.restore_reserve_fd();
+                }
+                me.accept();
+            }
+        }));
+    }
+}
+
+/// `accept` failed because this process or the system has no descriptor
+/// left (EMFILE, ENFILE).
+fn is_descriptor_exhaustion(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(code) if code == rustix::io::Errno::MFILE.raw_os_error()
+            || code == rustix::io::Errno::NFILE.raw_os_error()
+    )
 }
 
 impl IoSource for StreamPort {

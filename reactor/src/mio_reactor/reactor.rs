@@ -69,6 +69,10 @@ pub(crate) struct Shared {
     /// meanwhile and timers get their turn first.
     next_turn: RefCell<Vec<Box<dyn FnOnce()>>>,
     read_buffer: RefCell<Vec<u8>>,
+    /// One descriptor held back for descriptor exhaustion: freed to accept
+    /// (and close) the connections a listening port could not accept, so
+    /// they do not hang in the backlog; taken again afterwards.
+    reserve_fd: RefCell<Option<std::fs::File>>,
     install_signal_handlers: Cell<bool>,
     pub(crate) pool: Pool,
 }
@@ -147,6 +151,7 @@ impl Reactor {
             soon: RefCell::new(VecDeque::new()),
             next_turn: RefCell::new(Vec::new()),
             read_buffer: RefCell::new(vec![0; READ_BUFFER]),
+            reserve_fd: RefCell::new(reserve_descriptor()),
             install_signal_handlers: Cell::new(true),
             pool: Pool::new(WORKER_THREADS),
         });
@@ -220,6 +225,11 @@ impl Reactor {
     }
 }
 
+/// Opens the descriptor a reactor holds in reserve (`/dev/null`, read-only).
+fn reserve_descriptor() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
+}
+
 impl Shared {
     pub(crate) fn thread_handle(&self) -> ThreadHandle {
         self.thread_handle.clone()
@@ -286,6 +296,20 @@ impl Shared {
             buffer = vec![0; READ_BUFFER];
         }
         buffer
+    }
+
+    /// Frees the reserve descriptor (see `reserve_fd`); true if one was held.
+    pub(crate) fn release_reserve_fd(&self) -> bool {
+        self.reserve_fd.borrow_mut().take().is_some()
+    }
+
+    /// Takes the reserve descriptor again; false if none is free yet.
+    pub(crate) fn restore_reserve_fd(&self) -> bool {
+        let mut reserve = self.reserve_fd.borrow_mut();
+        if reserve.is_none() {
+            *reserve = reserve_descriptor();
+        }
+        reserve.is_some()
     }
 
     pub(crate) fn return_read_buffer(&self, buffer: Vec<u8>) {
