@@ -45,6 +45,23 @@ fn set_nofile(limit: Rlimit) {
     setrlimit(Resource::Nofile, limit).expect("setrlimit(RLIMIT_NOFILE)");
 }
 
+/// Iterates until the server side closes `peer` (EOF or reset), or fails
+/// with `hung` after a few seconds.
+fn wait_closed(reactor: &Reactor, peer: &mut TcpStream, hung: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        assert!(Instant::now() < deadline, "{hung}");
+        reactor.iterate(Some(Duration::from_millis(10))).unwrap();
+        match peer.read(&mut [0u8; 16]) {
+            Ok(0) => return,
+            Ok(n) => panic!("{n} unexpected bytes"),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+}
+
 #[test]
 fn descriptor_exhaustion_sheds_pending_connections_and_recovers() {
     let reactor = Reactor::new().unwrap();
@@ -88,21 +105,11 @@ fn descriptor_exhaustion_sheds_pending_connections_and_recovers() {
     // The port cannot accept it, so it spends its reserve descriptor to
     // accept and close it: the peer learns at once instead of hanging in
     // the backlog.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        assert!(
-            Instant::now() < deadline,
-            "a connection that could not be accepted was left hanging"
-        );
-        reactor.iterate(Some(Duration::from_millis(10))).unwrap();
-        match shed.read(&mut [0u8; 16]) {
-            Ok(0) => break,
-            Ok(n) => panic!("{n} unexpected bytes"),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("unexpected error: {e}"),
-        }
-    }
+    wait_closed(
+        &reactor,
+        &mut shed,
+        "a connection that could not be accepted was left hanging",
+    );
     assert_eq!(made.get(), 0, "accepted without a free descriptor?");
     // (`shed` stays open: closing it would free a descriptor.)
 
@@ -122,18 +129,7 @@ fn descriptor_exhaustion_sheds_pending_connections_and_recovers() {
     drop(fillers.pop());
     let mut second = TcpStream::connect(("127.0.0.1", port)).unwrap();
     second.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        assert!(Instant::now() < deadline, "the second episode hung");
-        reactor.iterate(Some(Duration::from_millis(10))).unwrap();
-        match second.read(&mut [0u8; 16]) {
-            Ok(0) => break,
-            Ok(n) => panic!("{n} unexpected bytes"),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => panic!("unexpected error: {e}"),
-        }
-    }
+    wait_closed(&reactor, &mut second, "the second episode hung");
     assert_eq!(made.get(), 0);
     drop((shed, second));
 

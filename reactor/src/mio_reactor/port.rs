@@ -156,14 +156,21 @@ impl StreamPort {
         Ok(())
     }
 
+    /// One `accept` on the listener; `None` once it is closed.
+    fn accept_one(&self) -> Option<io::Result<(Stream, Address)>> {
+        self.listener
+            .borrow()
+            .as_ref()
+            .map(|(_, listener)| listener.accept())
+    }
+
     fn accept(&self) {
         let Some(reactor) = self.reactor.upgrade() else {
             return;
         };
         for _ in 0..ACCEPTS_PER_TURN {
-            let accepted = match self.listener.borrow().as_ref() {
-                Some((_, listener)) => listener.accept(),
-                None => return,
+            let Some(accepted) = self.accept_one() else {
+                return;
             };
             match accepted {
                 Ok((stream, peer)) => {
@@ -227,9 +234,8 @@ impl StreamPort {
         }
         let mut shed = 0;
         for _ in 0..ACCEPTS_PER_TURN {
-            let accepted = match self.listener.borrow().as_ref() {
-                Some((_, listener)) => listener.accept(),
-                None => break,
+            let Some(accepted) = self.accept_one() else {
+                break;
             };
             match accepted {
                 Ok((stream, _)) => {
