@@ -110,6 +110,11 @@ impl ThreadCalls {
     /// Runs every call queued so far, in order; a panic is logged and the
     /// rest still run. Returns how many ran.
     pub fn run_pending(&self) -> usize {
+        // Every call pushed and not yet taken has the flag set (or is about
+        // to set it and wake us), so a clear flag means no lock is needed.
+        if !self.shared.wake_pending.load(Ordering::Acquire) {
+            return 0;
+        }
         self.shared.wake_pending.store(false, Ordering::Release);
         let batch = std::mem::take(&mut *self.shared.calls());
         let ran = batch.len();

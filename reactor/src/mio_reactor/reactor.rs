@@ -374,8 +374,10 @@ impl Shared {
     ) -> io::Result<()> {
         self.thread_calls.run_pending();
         self.timers.run_turn();
-        let carried = std::mem::take(&mut *self.next_turn.borrow_mut());
-        self.soon.borrow_mut().extend(carried);
+        if !self.next_turn.borrow().is_empty() {
+            let carried = std::mem::take(&mut *self.next_turn.borrow_mut());
+            self.soon.borrow_mut().extend(carried);
+        }
         self.run_soon();
         self.executor.run_until_stalled();
         self.run_soon();
