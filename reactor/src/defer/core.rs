@@ -62,6 +62,17 @@ impl Slot {
         }
     }
 
+    /// This slot, if it holds a `T`; a [`DeferredTypeError`] if not.
+    pub(crate) fn checked<T: 'static>(self) -> Result<Slot, Failure> {
+        match self.value.downcast_ref::<Option<T>>() {
+            Some(Some(_)) => Ok(self),
+            _ => Err(Failure::new(DeferredTypeError {
+                expected: type_name::<T>(),
+                found: self.type_name,
+            })),
+        }
+    }
+
     pub(crate) fn into_inner<T: 'static>(mut self) -> Result<T, Failure> {
         self.take()
     }
@@ -80,6 +91,11 @@ pub(crate) enum Step {
     Done(RawOutcome),
     /// The callback returned a Deferred: the chain waits for it.
     Chain(CoreRef),
+    /// Fire this other Deferred with this outcome, run its chain, then go
+    /// on with `()` (`chain_deferred`). Done by [`run`]'s loop rather than
+    /// by a nested [`fire`], so a million chained Deferreds use bounded
+    /// stack.
+    Hand(CoreRef, RawOutcome),
 }
 
 pub(crate) type Handler = Box<dyn FnOnce(RawOutcome) -> Step>;
@@ -162,6 +178,15 @@ impl Core {
 
 /// Fires `core` with `outcome` (Twisted's `callback`/`errback`).
 pub(crate) fn fire(core: &CoreRef, outcome: RawOutcome) -> Result<(), AlreadyCalledError> {
+    if settle(core, outcome)? {
+        run(core);
+    }
+    Ok(())
+}
+
+/// Stores `outcome` as `core`'s result without running its chain; returns
+/// whether the chain should now run (not after a swallowed late fire).
+fn settle(core: &CoreRef, outcome: RawOutcome) -> Result<bool, AlreadyCalledError> {
     let canceller = {
         let mut state = core.state.borrow_mut();
         if state.called {
@@ -169,7 +194,7 @@ pub(crate) fn fire(core: &CoreRef, outcome: RawOutcome) -> Result<(), AlreadyCal
                 // Cancelled without a canceller: swallow the producer's one
                 // late result (Twisted's `_suppressAlreadyCalled`).
                 state.suppress_already_called = false;
-                return Ok(());
+                return Ok(false);
             }
             return Err(AlreadyCalledError);
         }
@@ -178,8 +203,7 @@ pub(crate) fn fire(core: &CoreRef, outcome: RawOutcome) -> Result<(), AlreadyCal
         state.canceller.take()
     };
     drop(canceller);
-    run(core);
-    Ok(())
+    Ok(true)
 }
 
 /// Appends `entry`, running the chain now if the result is already there.
@@ -249,6 +273,8 @@ pub(crate) fn run(start: &CoreRef) {
         return;
     }
     // The explicit stack of Deferreds being resumed; most runs never push.
+    // A Deferred that handed its result on (`Step::Hand`) waits here, marked
+    // running, for the one it fired to run as far as it can.
     let mut stack: Vec<CoreRef> = Vec::new();
     let mut current = start.clone();
     loop {
@@ -256,8 +282,16 @@ pub(crate) fn run(start: &CoreRef) {
         {
             let mut state = current.state.borrow_mut();
             if state.paused > 0 {
-                // Everything below waits on this one.
-                return;
+                drop(state);
+                // This one waits; go on with whoever handed it a result.
+                match stack.pop() {
+                    Some(below) => {
+                        below.running.set(false);
+                        current = below;
+                        continue;
+                    }
+                    None => return,
+                }
             }
             state.chained_to = None;
             state.explicit_chain = None;
@@ -299,6 +333,23 @@ pub(crate) fn run(start: &CoreRef) {
             current.running.set(false);
             match step {
                 Step::Done(outcome) => current.state.borrow_mut().result = Some(outcome),
+                Step::Hand(target, outcome) => match settle(&target, outcome) {
+                    Ok(fired) => {
+                        current.state.borrow_mut().result = Some(Ok(Slot::new(())));
+                        if fired {
+                            // As if still inside this callback while the
+                            // target's chain runs (as a nested fire would).
+                            current.running.set(true);
+                            stack.push(current);
+                            current = target;
+                            finished = false;
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        current.state.borrow_mut().result = Some(Err(Failure::new(error)))
+                    }
+                },
                 Step::Chain(inner) => {
                     if Rc::ptr_eq(&inner, &current) {
                         current.state.borrow_mut().result =
@@ -341,7 +392,10 @@ pub(crate) fn run(start: &CoreRef) {
                 waker.wake();
             }
             match stack.pop() {
-                Some(below) => current = below,
+                Some(below) => {
+                    below.running.set(false);
+                    current = below;
+                }
                 None => return,
             }
         }

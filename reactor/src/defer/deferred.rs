@@ -332,12 +332,11 @@ impl<T: 'static> Deferred<T> {
                 state.explicit_chain = Some(Rc::downgrade(&self.core));
             }
         }
-        self.add_both(move |result| {
-            // A second fire of `other` is the producer's bug, reported like
-            // any failure in a callback.
-            other.try_resolve(result)?;
-            Ok(())
-        })
+        // Fired by the running chain's own loop, not by a nested fire from
+        // inside this callback: chains of any length use bounded stack. A
+        // second fire of `other` is the producer's bug, reported like any
+        // failure in a callback (an AlreadyCalledError for this chain).
+        self.push(move |outcome| Step::Hand(other.core, outcome.and_then(Slot::checked::<T>)))
     }
 
     fn push<U: 'static>(self, handler: impl FnOnce(RawOutcome) -> Step + 'static) -> Deferred<U> {
