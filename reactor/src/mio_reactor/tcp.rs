@@ -33,6 +33,9 @@ struct TcpBind {
     addr: SocketAddr,
     backlog: u32,
     interface: String,
+    /// `SO_REUSEPORT`: other sockets may listen on the same port, and the
+    /// kernel spreads incoming connections over them.
+    reuse_port: bool,
 }
 
 impl TcpBind {
@@ -43,6 +46,9 @@ impl TcpBind {
             Some(SockProtocol::TCP),
         )?;
         socket.set_reuse_address(true)?;
+        if self.reuse_port {
+            socket.set_reuse_port(true)?;
+        }
         if self.addr.is_ipv6() {
             socket.set_only_v6(true)?;
         }
@@ -66,13 +72,63 @@ impl Bind for TcpBind {
     }
 }
 
-impl ReactorTcp for Reactor {
-    fn listen_tcp(
+impl Reactor {
+    /// [`listen_tcp`](ReactorTcp::listen_tcp) with `SO_REUSEPORT` set before
+    /// binding: several sockets, each with this option, may listen on the
+    /// same `interface:port` at once, and the kernel spreads incoming
+    /// connections over them (on Linux, by a hash of the peer's address and
+    /// port). This is how [`run_per_core`](crate::run_per_core) gives each
+    /// reactor a listening socket of its own on one port.
+    ///
+    /// Port 0 binds a free port as usual; to have other sockets join it, ask
+    /// for the port this one got ([`ListeningPort::host`]).
+    ///
+    /// Any process of the same user may join the port with `SO_REUSEPORT`
+    /// too and take a share of the connections; the kernel refuses other
+    /// users, and refuses sockets without the option.
+    ///
+    /// # Errors
+    ///
+    /// [`CannotListenError`] naming the address, with the OS error (for
+    /// instance when the port is held by a socket without `SO_REUSEPORT`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::rc::Rc;
+    /// use torsion_reactor::{Address, Factory, Protocol, Reactor, DEFAULT_BACKLOG};
+    ///
+    /// struct Quiet;
+    /// impl Protocol for Quiet {
+    ///     fn data_received(&mut self, _data: &[u8]) {}
+    /// }
+    ///
+    /// let reactor = Reactor::new()?;
+    /// let factory = Rc::new(Factory::for_protocol(|| Quiet));
+    /// let first = reactor.listen_tcp_reuse_port(0, factory.clone(), DEFAULT_BACKLOG, "127.0.0.1")?;
+    /// let Address::Tcp(addr) = first.host() else { unreachable!() };
+    /// // A second socket on the very same port.
+    /// let second = reactor.listen_tcp_reuse_port(addr.port(), factory, DEFAULT_BACKLOG, "127.0.0.1")?;
+    /// assert_eq!(second.host(), first.host());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn listen_tcp_reuse_port(
         &self,
         port: u16,
         factory: Rc<dyn DynProtocolFactory>,
         backlog: u32,
         interface: &str,
+    ) -> Result<Rc<dyn ListeningPort>, CannotListenError> {
+        self.listen_tcp_with(port, factory, backlog, interface, true)
+    }
+
+    fn listen_tcp_with(
+        &self,
+        port: u16,
+        factory: Rc<dyn DynProtocolFactory>,
+        backlog: u32,
+        interface: &str,
+        reuse_port: bool,
     ) -> Result<Rc<dyn ListeningPort>, CannotListenError> {
         let addr = interface_address(interface, port).map_err(|source| CannotListenError {
             interface: interface.to_string(),
@@ -83,10 +139,23 @@ impl ReactorTcp for Reactor {
             addr,
             backlog,
             interface: interface.to_string(),
+            reuse_port,
         };
         let listening =
             StreamPort::listen(&self.shared, factory, Box::new(bind), Address::Tcp(addr))?;
         Ok(listening)
+    }
+}
+
+impl ReactorTcp for Reactor {
+    fn listen_tcp(
+        &self,
+        port: u16,
+        factory: Rc<dyn DynProtocolFactory>,
+        backlog: u32,
+        interface: &str,
+    ) -> Result<Rc<dyn ListeningPort>, CannotListenError> {
+        self.listen_tcp_with(port, factory, backlog, interface, false)
     }
 
     fn connect_tcp(
