@@ -196,8 +196,17 @@ impl Connection {
         let mut reads = 0;
         loop {
             {
+                // An aborted connection reads no more (Twisted's
+                // abortConnection stops reading): after a panic in
+                // data_received, bytes already in the socket never reach
+                // the protocol.
                 let state = self.state.borrow();
-                if state.closed || state.disconnecting || state.read_eof || state.reading_paused {
+                if state.closed
+                    || state.disconnecting
+                    || state.aborting
+                    || state.read_eof
+                    || state.reading_paused
+                {
                     break;
                 }
             }
