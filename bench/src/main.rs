@@ -1,5 +1,6 @@
 //! Torsion's benchmark suite: Torsion's echo server against a hand-written
-//! mio loop and tokio's current-thread runtime, side by side.
+//! mio loop and tokio's current-thread runtime, side by side, and Torsion
+//! on several reactors (`run_per_core`) against one.
 //!
 //! ```text
 //! cargo run --release -p torsion-bench -- all              # the table
@@ -64,8 +65,9 @@ fn all(options: &Options) -> io::Result<bool> {
     let mut runs = Vec::new();
     for round in 0..options.rounds {
         for &scenario in &options.scenarios {
-            for k in 0..options.servers.len() {
-                let kind = options.servers[(k + round) % options.servers.len()];
+            let servers = scenario.servers(&options.servers);
+            for k in 0..servers.len() {
+                let kind = servers[(k + round) % servers.len()];
                 let result = measure(scenario, kind, options);
                 match &result {
                     Ok(sample) => eprintln!(

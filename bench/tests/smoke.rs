@@ -1,11 +1,12 @@
-//! A short run of the bench command against every server: the servers
+//! Short runs of the bench command against every server: the servers
 //! start, echo, stream byte-for-byte and hold connections, and the table
 //! comes out. The real scenarios are far longer and never run in CI.
 
 use std::process::Command;
 
-#[test]
-fn every_server_echoes_in_a_short_run() {
+/// Runs `all` for one short round with `args` added; returns the Markdown
+/// report after checking that every run succeeded.
+fn short_run(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_torsion-bench"))
         .args([
             "all",
@@ -15,17 +16,21 @@ fn every_server_echoes_in_a_short_run() {
             "0.05",
             "--rounds",
             "1",
-            "--scenarios",
-            "pingpong1,stream,idle",
-            "--idle-conns",
-            "50",
-            "--markdown",
         ])
+        .args(args)
+        .arg("--markdown")
         .output()
         .expect("the bench binary runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "bench failed:\n{stderr}\n{stdout}");
+    assert!(!stdout.contains("FAILED"), "{stdout}");
+    stdout
+}
+
+#[test]
+fn every_server_echoes_in_a_short_run() {
+    let stdout = short_run(&["--scenarios", "pingpong1,stream,idle", "--idle-conns", "50"]);
     for server in ["torsion", "mio", "tokio"] {
         for scenario in ["pingpong1", "stream", "idle"] {
             assert!(
@@ -34,5 +39,22 @@ fn every_server_echoes_in_a_short_run() {
             );
         }
     }
-    assert!(!stdout.contains("FAILED"), "{stdout}");
+}
+
+#[test]
+fn the_per_core_scenario_runs_its_four_servers() {
+    let stdout = short_run(&["--scenarios", "pingpong50-per-core", "--servers", "tokio"]);
+    // Its own servers, whatever --servers says.
+    for server in ["torsion", "torsion-per-core", "mio", "mio-per-core"] {
+        assert!(
+            stdout.contains(&format!("| pingpong50-per-core | {server} |")),
+            "no row for {server}:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("| tokio |"), "{stdout}");
+    assert!(stdout.contains("## Beyond one core"), "{stdout}");
+    assert!(
+        stdout.contains("| torsion-per-core | 2 |"),
+        "no per-core ratio row:\n{stdout}"
+    );
 }

@@ -9,6 +9,8 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use crate::server::{ServerKind, PER_CORE_REACTORS};
+
 /// One scenario of the suite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Scenario {
@@ -26,6 +28,9 @@ pub(crate) enum Scenario {
     Churn,
     /// Many connections held open, then each answered once.
     Idle,
+    /// pingpong50 against Torsion on one reactor and on several
+    /// (`run_per_core`): what spreading over cores costs per operation.
+    PingPong50PerCore,
 }
 
 /// What a scenario's rate counts.
@@ -38,7 +43,7 @@ pub(crate) enum Unit {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 7] = [
+    pub(crate) const ALL: [Scenario; 8] = [
         Scenario::PingPong1,
         Scenario::PingPong1Same,
         Scenario::PingPong1Split,
@@ -46,6 +51,7 @@ impl Scenario {
         Scenario::Stream,
         Scenario::Churn,
         Scenario::Idle,
+        Scenario::PingPong50PerCore,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -57,6 +63,7 @@ impl Scenario {
             Scenario::Stream => "stream",
             Scenario::Churn => "churn",
             Scenario::Idle => "idle",
+            Scenario::PingPong50PerCore => "pingpong50-per-core",
         }
     }
 
@@ -70,6 +77,20 @@ impl Scenario {
             Scenario::PingPong1Same => Some((0, 0)),
             Scenario::PingPong1Split => Some((0, 1)),
             _ => None,
+        }
+    }
+
+    /// The servers this scenario runs against: its own for
+    /// pingpong50-per-core, else those chosen on the command line.
+    pub(crate) fn servers(self, chosen: &[ServerKind]) -> Vec<ServerKind> {
+        match self {
+            Scenario::PingPong50PerCore => vec![
+                ServerKind::Torsion,
+                ServerKind::TorsionPerCore,
+                ServerKind::Mio,
+                ServerKind::MioPerCore,
+            ],
+            _ => chosen.to_vec(),
         }
     }
 
@@ -113,6 +134,19 @@ impl Scenario {
                  covers only the answering phase, tens of milliseconds, so at clock-tick \
                  resolution its per-CPU-s figures are rough."
             ),
+            Scenario::PingPong50PerCore => format!(
+                "the pingpong50 load (50 connections, one mio client thread) against Torsion's \
+                 echo server on 1 reactor (`torsion`) and on {PER_CORE_REACTORS} reactors \
+                 started by `run_per_core`, each on its own thread with its own SO_REUSEPORT \
+                 socket on the port (`torsion-per-core`); the kernel spreads the connections \
+                 over the sockets. The mio loop on 1 and on {PER_CORE_REACTORS} threads \
+                 (`mio`, `mio-per-core`, built the same way) is the control: what splitting \
+                 the load costs any event loop on this machine. Server CPU counts every thread \
+                 of the process. The ratio that matters is operations per server CPU-second, \
+                 {PER_CORE_REACTORS} threads over 1: what running on several cores costs per \
+                 operation (the load generator is one thread, and the machine may have no core \
+                 to spare, so the rate need not grow)."
+            ),
         }
     }
 }
@@ -149,7 +183,7 @@ pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> i
         Scenario::PingPong1 | Scenario::PingPong1Same | Scenario::PingPong1Split => {
             pingpong::run(addr, pid, 1, config)
         }
-        Scenario::PingPong50 => pingpong::run(addr, pid, 50, config),
+        Scenario::PingPong50 | Scenario::PingPong50PerCore => pingpong::run(addr, pid, 50, config),
         Scenario::Stream => stream::run(addr, pid, 4, config),
         Scenario::Churn => churn::run(addr, pid, 4, config),
         Scenario::Idle => idle::run(addr, pid, config),

@@ -10,7 +10,7 @@ mod render;
 use crate::cli::Options;
 use crate::load::{Outcome, Scenario, Unit};
 use crate::procfs::Memory;
-use crate::server::ServerKind;
+use crate::server::{ServerKind, PER_CORE_REACTORS};
 
 /// One scenario run against one server.
 #[derive(Debug)]
@@ -93,6 +93,9 @@ struct Row {
     rate_vs: [Option<f64>; 2],
     /// Operations per CPU-second over mio's and over tokio's.
     efficiency_vs: [Option<f64>; 2],
+    /// Rate and operations per CPU-second over the same server's on one
+    /// thread ([`ServerKind::one_thread`]), round by round.
+    vs_one_thread: [Option<f64>; 2],
 }
 
 /// Every row, and the bars of the issue.
@@ -113,7 +116,7 @@ impl Summary {
         };
         let mut rows = Vec::new();
         for &scenario in &options.scenarios {
-            for &server in &options.servers {
+            for server in scenario.servers(&options.servers) {
                 let mine: Vec<&Run> = runs
                     .iter()
                     .filter(|r| r.scenario == scenario && r.server == server)
@@ -149,6 +152,10 @@ impl Summary {
                     bytes_per_conn: of(&|s| s.outcome.bytes_per_conn),
                     rate_vs: BASELINES.map(|b| ratio(b, &|s| Some(s.rate()))),
                     efficiency_vs: BASELINES.map(|b| ratio(b, &|s| s.efficiency())),
+                    vs_one_thread: [
+                        ratio(server.one_thread(), &|s| Some(s.rate())),
+                        ratio(server.one_thread(), &|s| s.efficiency()),
+                    ],
                 });
             }
         }
@@ -214,6 +221,14 @@ impl Summary {
                 shown: extra.map_or("n/a".to_string(), |e| format!("{e:+.0} B")),
                 holds: extra.is_some_and(|e| e <= 1024.0),
             });
+        }
+        if let Some(row) = self.row(Scenario::PingPong50PerCore, ServerKind::TorsionPerCore) {
+            bars.push(Bar::at_least(
+                Scenario::PingPong50PerCore,
+                &format!("ops/CPU-s on {PER_CORE_REACTORS} reactors vs 1"),
+                row.vs_one_thread[1],
+                0.90,
+            ));
         }
         bars
     }

@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use super::{Row, Summary, Unit};
 use crate::cli::Options;
+use crate::load::Scenario;
+use crate::server::PER_CORE_REACTORS;
 
 const HEADER: [&str; 13] = [
     "scenario",
@@ -70,9 +72,41 @@ fn cells(row: &Row) -> Vec<String> {
     ]
 }
 
+/// The columns of the one-reactor-against-several table.
+const PER_CORE_HEADER: [&str; 7] = [
+    "server",
+    "threads",
+    "rate",
+    "server CPU s",
+    "per CPU-s",
+    "rate ×1 thread",
+    "per CPU-s ×1 thread",
+];
+
 impl Summary {
     fn table(&self) -> Vec<Vec<String>> {
         self.rows.iter().map(cells).collect()
+    }
+
+    /// pingpong50-per-core's rows, one per server, with their ratios to
+    /// the same server on one thread.
+    fn per_core_table(&self) -> Vec<Vec<String>> {
+        self.rows
+            .iter()
+            .filter(|row| row.scenario == Scenario::PingPong50PerCore)
+            .map(|row| {
+                vec![
+                    row.server.name().to_string(),
+                    row.server.threads().to_string(),
+                    rate(Unit::Ops, row.rate),
+                    row.cpu.map_or("-".to_string(), |c| format!("{c:.2}")),
+                    row.efficiency
+                        .map_or("-".to_string(), |v| format!("{v:.0}")),
+                    ratio(row.vs_one_thread[0]),
+                    ratio(row.vs_one_thread[1]),
+                ]
+            })
+            .collect()
     }
 
     fn failures(&self) -> Vec<String> {
@@ -115,6 +149,22 @@ impl Summary {
         out += &line(&HEADER.map(String::from));
         for row in &table {
             out += &line(row);
+        }
+        let per_core = self.per_core_table();
+        if !per_core.is_empty() {
+            let _ = writeln!(
+                out,
+                "\npingpong50-per-core: {PER_CORE_REACTORS} threads against 1, each server \
+                 against itself (ratios: medians of the round-by-round ratios)"
+            );
+            for row in &per_core {
+                let _ = writeln!(
+                    out,
+                    "  {:<16} {} thread(s)  {:>9}  CPU {:>5} s  {:>7}/CPU-s  rate ×1 {}  \
+                     per CPU-s ×1 {}",
+                    row[0], row[1], row[2], row[3], row[4], row[5], row[6]
+                );
+            }
         }
         out += "\nbars (Torsion):\n";
         for bar in self.bars() {
@@ -172,7 +222,7 @@ impl Summary {
         };
         let _ = writeln!(
             out,
-            "- Loopback only (127.0.0.1); {pinning}. All three servers set TCP_NODELAY on \
+            "- Loopback only (127.0.0.1); {pinning}. Every server sets TCP_NODELAY on \
              accepted connections; the load generator's sockets close with SO_LINGER 0."
         );
         out += "- Table cells are medians over the rounds; ratio columns are the median of the \
@@ -186,7 +236,19 @@ impl Summary {
             back, and buffer per connection only what a partial write left (reading stops until \
             it is flushed). The near-the-limit baseline.\n";
         out += "- **tokio**: tokio's current-thread runtime, `tokio::net::TcpListener`, one task \
-            per connection doing `read` into its own 16 KiB buffer then `write_all`.\n\n";
+            per connection doing `read` into its own 16 KiB buffer then `write_all`.\n";
+        if self.rows.iter().any(|row| row.server.threads() > 1) {
+            let _ = writeln!(
+                out,
+                "- **torsion-per-core**: the torsion server's protocol and factory on \
+                 {PER_CORE_REACTORS} reactors started by `torsion_reactor::run_per_core`, each on \
+                 its own thread with its own `SO_REUSEPORT` listening socket on the port \
+                 (`CoreSetup::listen_tcp`, backlog 1024); the threads share nothing.\n\
+                 - **mio-per-core**: the mio loop on {PER_CORE_REACTORS} threads, each with its \
+                 own `SO_REUSEPORT` listening socket on the port (backlog 1024)."
+            );
+        }
+        out += "\n";
         out += "### Scenarios\n\n";
         for &scenario in &options.scenarios {
             let _ = writeln!(
@@ -197,17 +259,18 @@ impl Summary {
             );
         }
         out += "\n## Results\n\n";
-        out += &format!("| {} |\n", HEADER.join(" | "));
-        out += &format!(
-            "|{}\n",
-            HEADER
-                .iter()
-                .enumerate()
-                .map(|(i, _)| if i < 2 { " --- |" } else { " ---: |" })
-                .collect::<String>()
-        );
-        for row in self.table() {
-            out += &format!("| {} |\n", row.join(" | "));
+        out += &markdown_table(&HEADER, &self.table(), 2);
+        let per_core = self.per_core_table();
+        if !per_core.is_empty() {
+            out += "\n## Beyond one core\n\n";
+            let _ = writeln!(
+                out,
+                "pingpong50-per-core: Torsion on {PER_CORE_REACTORS} reactors (`run_per_core`) \
+                 against 1, and the mio loop on {PER_CORE_REACTORS} threads against 1, under the \
+                 same load; ratios are each server's figure over its own on one thread, medians \
+                 of the round-by-round ratios.\n"
+            );
+            out += &markdown_table(&PER_CORE_HEADER, &per_core, 1);
         }
         out += "\n## Bars of the performance issue (Torsion)\n\n";
         out += "| scenario | bar | measured | verdict |\n| --- | --- | ---: | --- |\n";
@@ -230,6 +293,20 @@ impl Summary {
         }
         out
     }
+}
+
+/// A Markdown table; the first `left` columns are left-aligned, the rest
+/// (numbers) right-aligned.
+fn markdown_table(header: &[&str], rows: &[Vec<String>], left: usize) -> String {
+    let mut out = format!("| {} |\n|", header.join(" | "));
+    for i in 0..header.len() {
+        out += if i < left { " --- |" } else { " ---: |" };
+    }
+    out += "\n";
+    for row in rows {
+        out += &format!("| {} |\n", row.join(" | "));
+    }
+    out
 }
 
 /// What the report says about the machine.

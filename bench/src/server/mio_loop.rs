@@ -11,6 +11,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
+use socket2::{Domain, Protocol, Socket, Type};
 
 const LISTENER: Token = Token(usize::MAX);
 /// The shared read buffer, as large as Torsion's.
@@ -23,13 +24,53 @@ struct Conn {
 }
 
 pub(super) fn serve(port: u16) -> io::Result<()> {
+    // mio's `bind` sets SO_REUSEADDR and listens with a backlog of 1024.
+    let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+    super::announce(listener.local_addr()?.port())?;
+    run(listener)
+}
+
+/// The same loop on `threads` threads, each with a listening socket of its
+/// own on the port (`SO_REUSEPORT`), sharing nothing: the hand-written
+/// counterpart of `run_per_core`. Port 0: the first socket picks the port.
+pub(super) fn serve_per_core(port: u16, threads: usize) -> io::Result<()> {
+    let first = reuse_port_listener(port)?;
+    let port = first.local_addr()?.port();
+    let mut listeners = vec![first];
+    for _ in 1..threads {
+        listeners.push(reuse_port_listener(port)?);
+    }
+    super::announce(port)?;
+    let loops: Vec<_> = listeners
+        .into_iter()
+        .map(|listener| std::thread::spawn(move || run(listener)))
+        .collect();
+    for running in loops {
+        running
+            .join()
+            .map_err(|_| io::Error::other("a mio loop panicked"))??;
+    }
+    Ok(())
+}
+
+/// A listening socket on `127.0.0.1:port` with `SO_REUSEPORT`, as
+/// Torsion's `listen_tcp_reuse_port` makes it.
+fn reuse_port_listener(port: u16) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, port)).into())?;
+    socket.listen(i32::try_from(super::BACKLOG).unwrap_or(i32::MAX))?;
+    socket.set_nonblocking(true)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+/// Serves `listener` on this thread until killed.
+fn run(mut listener: TcpListener) -> io::Result<()> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
-    // mio's `bind` sets SO_REUSEADDR and listens with a backlog of 1024.
-    let mut listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
     poll.registry()
         .register(&mut listener, LISTENER, Interest::READABLE)?;
-    super::announce(listener.local_addr()?.port())?;
     let mut conns: Slab<Conn> = Slab::new();
     let mut buffer = vec![0; READ_BUFFER];
     loop {

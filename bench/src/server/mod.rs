@@ -1,4 +1,4 @@
-//! The three echo servers, and the child process each runs in.
+//! The echo servers, and the child process each runs in.
 //!
 //! Every measured server runs alone in a process of its own (this binary
 //! re-executed as `torsion-bench serve KIND PORT`), so its CPU seconds and
@@ -24,23 +24,61 @@ pub(crate) enum ServerKind {
     Mio,
     /// tokio's current-thread runtime, one task per connection.
     Tokio,
+    /// Torsion's server on [`PER_CORE_REACTORS`] reactors through
+    /// `torsion_reactor::run_per_core`, one `SO_REUSEPORT` socket each.
+    TorsionPerCore,
+    /// The mio loop on [`PER_CORE_REACTORS`] threads, one `SO_REUSEPORT`
+    /// socket each: the control for `TorsionPerCore`.
+    MioPerCore,
 }
 
+/// How many reactors (threads) the per-core servers run.
+pub(crate) const PER_CORE_REACTORS: usize = 2;
+
 impl ServerKind {
-    /// In table order.
+    /// The servers every scenario runs against by default, in table order.
     pub(crate) const ALL: [ServerKind; 3] =
         [ServerKind::Torsion, ServerKind::Mio, ServerKind::Tokio];
+
+    /// Every server `--servers` and `serve` accept.
+    const ANY: [ServerKind; 5] = [
+        ServerKind::Torsion,
+        ServerKind::Mio,
+        ServerKind::Tokio,
+        ServerKind::TorsionPerCore,
+        ServerKind::MioPerCore,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             ServerKind::Torsion => "torsion",
             ServerKind::Mio => "mio",
             ServerKind::Tokio => "tokio",
+            ServerKind::TorsionPerCore => "torsion-per-core",
+            ServerKind::MioPerCore => "mio-per-core",
+        }
+    }
+
+    /// The same server on one thread: what a per-core server is compared
+    /// with (itself for the others).
+    pub(crate) fn one_thread(self) -> ServerKind {
+        match self {
+            ServerKind::TorsionPerCore => ServerKind::Torsion,
+            ServerKind::MioPerCore => ServerKind::Mio,
+            other => other,
+        }
+    }
+
+    /// Threads serving connections.
+    pub(crate) fn threads(self) -> usize {
+        match self {
+            ServerKind::TorsionPerCore | ServerKind::MioPerCore => PER_CORE_REACTORS,
+            _ => 1,
         }
     }
 
     pub(crate) fn parse(name: &str) -> Option<ServerKind> {
-        ServerKind::ALL.into_iter().find(|k| k.name() == name)
+        ServerKind::ANY.into_iter().find(|k| k.name() == name)
     }
 }
 
@@ -56,6 +94,8 @@ pub(crate) fn serve(kind: ServerKind, port: u16, cpu: Option<usize>) -> io::Resu
         ServerKind::Torsion => torsion::serve(port),
         ServerKind::Mio => mio_loop::serve(port),
         ServerKind::Tokio => tokio_rt::serve(port),
+        ServerKind::TorsionPerCore => torsion::serve_per_core(port, PER_CORE_REACTORS),
+        ServerKind::MioPerCore => mio_loop::serve_per_core(port, PER_CORE_REACTORS),
     }
 }
 

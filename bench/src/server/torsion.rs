@@ -1,11 +1,13 @@
 //! Torsion's echo server, written as a user would: a `Protocol` whose
-//! `data_received` calls `transport.write`, on `Reactor` via `listen_tcp`.
+//! `data_received` calls `transport.write`, on `Reactor` via `listen_tcp`,
+//! or on several reactors via `run_per_core`.
 
 use std::io;
 use std::rc::Rc;
 
 use torsion_reactor::{
-    Address, Factory, Failure, Protocol, Reactor, ReactorCore, ReactorTcp, TransportRef,
+    run_per_core, Address, Factory, Failure, Protocol, Reactor, ReactorCore, ReactorTcp,
+    TransportRef,
 };
 
 #[derive(Default)]
@@ -45,4 +47,18 @@ pub(super) fn serve(port: u16) -> io::Result<()> {
     };
     super::announce(addr.port())?;
     reactor.run().map_err(|e| io::Error::other(e.to_string()))
+}
+
+/// The same echo server on `reactors` reactors, one thread and one
+/// `SO_REUSEPORT` listening socket each: `run_per_core`, as a user would
+/// scale it. Port 0: reactor 0 picks the port, the others join it.
+pub(super) fn serve_per_core(port: u16, reactors: usize) -> io::Result<()> {
+    let server = run_per_core(reactors, move |core| {
+        let factory = Rc::new(Factory::for_protocol(Echo::default));
+        core.listen_tcp(port, factory, super::BACKLOG, "127.0.0.1")?;
+        Ok(())
+    })
+    .map_err(|e| io::Error::other(e.to_string()))?;
+    super::announce(server.ports()[0])?;
+    server.join().map_err(|e| io::Error::other(e.to_string()))
 }
