@@ -69,6 +69,9 @@ pub(crate) struct Shared {
     /// meanwhile and timers get their turn first.
     next_turn: RefCell<Vec<Box<dyn FnOnce()>>>,
     read_buffer: RefCell<Vec<u8>>,
+    /// The event list [`Reactor::iterate`] polls into, kept between calls
+    /// so an iteration allocates nothing (`None` while lent out).
+    iterate_events: RefCell<Option<Events>>,
     /// One descriptor held back for descriptor exhaustion: freed to accept
     /// (and close) the connections a listening port could not accept, so
     /// they do not hang in the backlog; taken again afterwards.
@@ -151,6 +154,7 @@ impl Reactor {
             soon: RefCell::new(VecDeque::new()),
             next_turn: RefCell::new(Vec::new()),
             read_buffer: RefCell::new(vec![0; READ_BUFFER]),
+            iterate_events: RefCell::new(None),
             reserve_fd: RefCell::new(reserve_descriptor()),
             install_signal_handlers: Cell::new(true),
             pool: Pool::new(WORKER_THREADS),
@@ -216,8 +220,13 @@ impl Reactor {
     ///
     /// The poller's OS error.
     pub fn iterate(&self, timeout: Option<Duration>) -> io::Result<()> {
-        let mut events = Events::with_capacity(256);
-        self.shared.iterate(&mut events, timeout, None)
+        // Reused: a fresh list per call would be a heap allocation per
+        // iteration (one per message for a test driving a connection).
+        let lent = self.shared.iterate_events.borrow_mut().take();
+        let mut events = lent.unwrap_or_else(|| Events::with_capacity(256));
+        let outcome = self.shared.iterate(&mut events, timeout, None);
+        *self.shared.iterate_events.borrow_mut() = Some(events);
+        outcome
     }
 
     pub(crate) fn downgrade(&self) -> Weak<Shared> {
