@@ -136,13 +136,14 @@ where
     let mut handles = Vec::with_capacity(n);
     while let Ok(report) = reports.recv() {
         match report {
-            Report::Ready(handle) => handles.push(handle),
+            Report::Ready(index, handle) => handles.push((index, handle)),
             Report::Failed(index, failure) => failures.push((index, failure)),
             Report::Skipped => {}
         }
     }
+    handles.sort_by_key(|(index, _)| *index);
     let server = PerCore {
-        handles,
+        handles: handles.into_iter().map(|(_, handle)| handle).collect(),
         threads,
         ports: plan.ports().unwrap_or_default(),
     };
@@ -159,7 +160,7 @@ where
 /// What a per-core thread tells `run_per_core` once its setup is over.
 enum Report {
     /// Set up; about to run.
-    Ready(ThreadHandle),
+    Ready(usize, ThreadHandle),
     Failed(usize, CoreFailure),
     /// Reactor 0 failed, so this one did not set up.
     Skipped,
@@ -219,7 +220,7 @@ where
         return Ok(());
     }
     CURRENT.with(|current| *current.borrow_mut() = Some(reactor.clone()));
-    let _ = started.send(Report::Ready(reactor.thread_handle()));
+    let _ = started.send(Report::Ready(index, reactor.thread_handle()));
     drop(started);
     let ran = reactor.run();
     let _ = CURRENT.with(|current| current.borrow_mut().take());
@@ -392,7 +393,7 @@ impl fmt::Debug for CoreSetup<'_> {
 /// [`stop_and_join`](PerCore::stop_and_join) to get them instead.
 #[derive(Debug)]
 pub struct PerCore {
-    /// The way into each reactor that set up (every one, once started).
+    /// The way into each reactor, in index order.
     handles: Vec<ThreadHandle>,
     /// (reactor index, its thread), in index order.
     threads: Vec<(usize, JoinHandle<Result<(), ReactorError>>)>,
@@ -412,8 +413,9 @@ impl PerCore {
         &self.ports
     }
 
-    /// The way into each reactor from other threads, in no fixed order
-    /// ([`ThreadHandle::call_from_thread`]).
+    /// The way into each reactor from other threads
+    /// ([`ThreadHandle::call_from_thread`]), in reactor order: element *i*
+    /// reaches reactor *i*.
     pub fn thread_handles(&self) -> &[ThreadHandle] {
         &self.handles
     }

@@ -287,3 +287,27 @@ fn listen_tcp_reuse_port_shares_a_port_that_listen_tcp_cannot() {
     let error = plain.expect_err("a socket without SO_REUSEPORT cannot join");
     assert_eq!(error.source.kind(), io::ErrorKind::AddrInUse);
 }
+
+#[test]
+fn thread_handles_reach_each_reactor_in_order() {
+    let server = bounded("run_per_core", || {
+        run_per_core(3, |core| {
+            core.reactor().set_install_signal_handlers(false);
+            Ok(())
+        })
+    })
+    .expect("set up");
+    let (names, ran_on) = mpsc::channel();
+    for (index, handle) in server.thread_handles().iter().enumerate() {
+        let names = names.clone();
+        handle
+            .call_from_thread(move || {
+                let name = std::thread::current().name().map(str::to_string);
+                let _ = names.send(name);
+            })
+            .expect("running");
+        let name = ran_on.recv_timeout(DEADLINE).expect("the call ran");
+        assert_eq!(name, Some(format!("torsion-core-{index}")));
+    }
+    bounded("stop_and_join", move || server.stop_and_join()).expect("clean stop");
+}
