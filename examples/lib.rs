@@ -20,6 +20,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod chat;
+#[path = "soak/mod.rs"]
+pub mod soak;
 
 pub use chat::{ChatFactory, Chatter, Room};
 
