@@ -55,6 +55,16 @@ thread_local! {
 /// Ctrl-C stops them all gracefully (turn it off with
 /// [`Reactor::set_install_signal_handlers`] inside `setup`).
 ///
+/// # Twisted
+///
+/// Twisted has no such call: its reactor is one per process, and a server
+/// goes beyond one core with several processes, each adopting a shared
+/// listening socket (`adoptStreamPort`). Here the reactors are threads of
+/// one process, each with a socket of its own on the port, which lets the
+/// kernel balance connections rather than waking every process on each
+/// one; as with processes, they share no state unless the user shares it
+/// through `Send` types.
+///
 /// # Errors
 ///
 /// [`PerCoreError`], naming each reactor whose thread could not start, or
