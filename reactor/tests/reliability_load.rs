@@ -1,24 +1,30 @@
-//! Reliability (issue 9, item 4, first half): many concurrent echo
-//! connections, each checked byte for byte, against the mio reactor on
-//! 127.0.0.1.
+//! Reliability (issue 9, item 4, first half): 1 000 concurrent echo
+//! connections of 1 MiB each, all open at once, each checked byte for byte,
+//! against the mio reactor on 127.0.0.1.
 //!
-//! Sized for CI on a 2-core machine in a debug build: `CONNECTIONS`
-//! connections of `PER_CONNECTION` bytes each. The issue's full figure,
-//! 1 000 connections of 1 MiB, belongs in the later soak run, not here.
+//! The peers are non-blocking std sockets driven by their own mio polls on
+//! a few threads; the reactor runs on the test thread. The process needs
+//! some 2 000 descriptors, so the test raises its soft limit to the hard
+//! one. This file holds a single test, so the process's descriptor count
+//! at the end says whether the reactor leaked one.
 
 use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 use torsion_reactor::error::ConnectionDone;
-use torsion_reactor::{Factory, Failure, Protocol, Reactor, ReactorTcp, TransportRef};
+use torsion_reactor::{Failure, Protocol, Reactor, TransportRef};
+
+mod load;
+use load::{listen_for, open_descriptors, raise_nofile};
 
 /// Connections open at once.
-const CONNECTIONS: usize = 200;
+const CONNECTIONS: usize = 1000;
 /// Peer threads; each drives `CONNECTIONS / THREADS` sockets.
 const THREADS: usize = 8;
 /// Bytes each connection sends and must get back.
@@ -135,12 +141,14 @@ impl Peer {
     }
 }
 
-/// Drives connections `ids` to the echo server at `port` until each has
-/// its whole stream back.
+/// Connects `ids` to the echo server at `port`, waits until the server
+/// has accepted every connection of the test (`accepted`), then drives them
+/// until each has its whole stream back.
 fn peer_thread(
     port: u16,
     ids: std::ops::Range<usize>,
     data: Arc<Vec<u8>>,
+    accepted: Arc<AtomicUsize>,
     deadline: Instant,
 ) -> Result<(), String> {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
@@ -164,6 +172,17 @@ fn peer_thread(
             sent: 0,
             got: 0,
         });
+    }
+    // All open at once: nobody sends (so nobody finishes and closes) before
+    // the server holds all of them.
+    while accepted.load(SeqCst) < CONNECTIONS {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "timed out: the server accepted {} connections",
+                accepted.load(SeqCst)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
     let mut events = Events::with_capacity(64);
     let mut buffer = vec![0u8; 64 * 1024];
@@ -200,40 +219,35 @@ fn peer_thread(
     Ok(())
 }
 
-/// Every connection's bytes come back complete and in order, and every
-/// server-side connection ends with ConnectionDone.
+/// Every connection's bytes come back complete and in order, every
+/// server-side connection ends with ConnectionDone, and their descriptors
+/// are closed.
 #[test]
 fn concurrent_echo_connections_lose_nothing() {
+    // Both ends of every connection, and some to spare.
+    raise_nofile(2 * CONNECTIONS as u64 + 100);
     let started = Instant::now();
     let deadline = started + DEADLINE;
     let reactor = Reactor::new().unwrap();
     let lost = Rc::new(RefCell::new(Vec::new()));
     let made = Rc::new(Cell::new(0));
     let (l, m) = (lost.clone(), made.clone());
-    let port = reactor
-        .listen_tcp(
-            0,
-            Rc::new(Factory::for_protocol(move || Echo {
-                transport: None,
-                lost: l.clone(),
-                made: m.clone(),
-            })),
-            // Every peer may connect before the reactor accepts one.
-            CONNECTIONS as u32,
-            "127.0.0.1",
-        )
-        .unwrap()
-        .host()
-        .port()
-        .unwrap();
+    // Every peer may connect before the reactor accepts one.
+    let port = listen_for(&reactor, CONNECTIONS, move || Echo {
+        transport: None,
+        lost: l.clone(),
+        made: m.clone(),
+    });
+    let descriptors_before = open_descriptors();
     let data = Arc::new(shared_data());
+    let accepted = Arc::new(AtomicUsize::new(0));
     let per_thread = CONNECTIONS / THREADS;
     let mut threads: Vec<_> = (0..THREADS)
         .map(|t| {
-            let data = data.clone();
+            let (data, accepted) = (data.clone(), accepted.clone());
             let ids = t * per_thread..(t + 1) * per_thread;
             Some(std::thread::spawn(move || {
-                peer_thread(port, ids, data, deadline)
+                peer_thread(port, ids, data, accepted, deadline)
             }))
         })
         .collect();
@@ -254,14 +268,20 @@ fn concurrent_echo_connections_lose_nothing() {
         }
         max_open = max_open.max(made.get() - lost.borrow().len());
         reactor.iterate(Some(Duration::from_millis(5))).unwrap();
+        accepted.store(made.get(), SeqCst);
     }
     assert_eq!(made.get(), CONNECTIONS);
     for reason in lost.borrow().iter() {
         assert!(reason.check::<ConnectionDone>(), "{reason}");
     }
-    assert!(
-        max_open > CONNECTIONS / 2,
-        "only {max_open} connections were ever open at once"
+    assert_eq!(
+        max_open, CONNECTIONS,
+        "not every connection was open at once"
+    );
+    assert_eq!(
+        open_descriptors(),
+        descriptors_before,
+        "descriptors left open"
     );
     eprintln!(
         "{CONNECTIONS} connections x {PER_CONNECTION} bytes echoed in {:?} (at most {max_open} open at once)",

@@ -469,11 +469,34 @@ fn writes_racing_the_peer_close_end_with_a_typed_reason() {
 
 // ---- (f) slow, stalled, resumed reader -----------------------------------
 
-const STREAM_TOTAL: usize = 64 * 1024 * 1024;
+const STREAM_TOTAL: usize = 1024 * 1024 * 1024;
 const STREAM_CHUNK: usize = 16 * 1024;
+/// The stream is made of blocks of this size: the block's number (8 bytes,
+/// little-endian), then the same random body. A lost, repeated or misplaced
+/// piece shifts the body (or, a whole number of blocks, the numbers).
+const STREAM_BLOCK: usize = 64 * 1024;
 
-fn stream_byte(i: usize) -> u8 {
-    (i % 251) as u8
+/// The body every block repeats (its first 8 bytes are the number's place).
+fn stream_body() -> Vec<u8> {
+    pattern(STREAM_BLOCK, 0x57ea)
+}
+
+/// Fills `out` with the stream's bytes from position `at` on, a block piece
+/// at a time (copies, no per-byte work: 1 GiB goes through a debug build).
+fn stream_bytes(body: &[u8], mut at: usize, mut out: &mut [u8]) {
+    while !out.is_empty() {
+        let (block, offset) = (at / STREAM_BLOCK, at % STREAM_BLOCK);
+        let n = (STREAM_BLOCK - offset).min(out.len());
+        let (piece, rest) = out.split_at_mut(n);
+        piece.copy_from_slice(&body[offset..offset + n]);
+        if offset < 8 {
+            let number = (block as u64).to_le_bytes();
+            let h = (8 - offset).min(n);
+            piece[..h].copy_from_slice(&number[offset..offset + h]);
+        }
+        at += n;
+        out = rest;
+    }
 }
 
 /// Streams `STREAM_TOTAL` bytes in `STREAM_CHUNK` writes, and checks the
@@ -487,6 +510,7 @@ struct Streamer {
     pauses: Cell<u32>,
     resumes: Cell<u32>,
     chunk: RefCell<Vec<u8>>,
+    body: Vec<u8>,
 }
 
 impl Streamer {
@@ -495,8 +519,7 @@ impl Streamer {
         while !self.paused.get() && self.sent.get() < STREAM_TOTAL {
             let start = self.sent.get();
             let mut chunk = self.chunk.borrow_mut();
-            chunk.clear();
-            chunk.extend((start..start + STREAM_CHUNK).map(stream_byte));
+            stream_bytes(&self.body, start, &mut chunk);
             self.sent.set(start + STREAM_CHUNK);
             self.in_write.set(true);
             transport.write(&chunk);
@@ -540,25 +563,32 @@ impl Protocol for Serve {
     fn data_received(&mut self, _: &[u8]) {}
 }
 
-/// `tx_queue` and `rx_queue` of the TCP socket `local` → `remote` on
-/// loopback, from /proc/net/tcp: the bytes the kernel holds for it.
-fn kernel_queues(local: u16, remote: u16) -> (usize, usize) {
+/// What the kernel holds of the loopback stream `server` → `reader`: the
+/// server socket's `tx_queue` and the reader socket's `rx_queue`, from one
+/// reading of /proc/net/tcp. That table lists every socket of the network
+/// namespace, TIME_WAIT ones included (tens of thousands after the load
+/// tests), so the lines are found by search rather than by splitting each.
+fn kernel_queues(server: u16, reader: u16) -> (usize, usize) {
     let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
-    let (local, remote) = (format!(":{local:04X}"), format!(":{remote:04X}"));
-    for line in table.lines().skip(1) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        if fields[1].ends_with(&local) && fields[2].ends_with(&remote) {
-            let (tx, rx) = fields[4].split_once(':').unwrap();
-            return (
-                usize::from_str_radix(tx, 16).unwrap(),
-                usize::from_str_radix(rx, 16).unwrap(),
-            );
-        }
-    }
-    panic!("no socket {local} -> {remote} in /proc/net/tcp");
+    // The kernel prints the address as a native-endian u32 of network order.
+    let loopback = format!("{:08X}", u32::from_ne_bytes([127, 0, 0, 1]));
+    let queues = |local: u16, remote: u16| {
+        // "local remote st tx_queue:rx_queue ...", established (01) only.
+        let needle = format!("{loopback}:{local:04X} {loopback}:{remote:04X} 01 ");
+        let at = table
+            .find(&needle)
+            .unwrap_or_else(|| panic!("no socket {local} -> {remote} in /proc/net/tcp"));
+        let rest = &table[at + needle.len()..];
+        let (tx, rx) = rest[..rest.find(' ').unwrap()].split_once(':').unwrap();
+        (
+            usize::from_str_radix(tx, 16).unwrap(),
+            usize::from_str_radix(rx, 16).unwrap(),
+        )
+    };
+    (queues(server, reader).0, queues(reader, server).1)
 }
 
-/// A reader of a 64 MiB stream that is slow, then stops, then reads at full
+/// A reader of a 1 GiB stream that is slow, then stops, then reads at full
 /// speed: the producer is paused and resumed, every byte arrives in order,
 /// and while the reader is stalled the transport holds more than the
 /// high-water mark (so it paused) but no more than that plus one chunk.
@@ -577,7 +607,8 @@ fn slow_then_stalled_then_resumed_reader() {
         sent: Cell::new(0),
         pauses: Cell::new(0),
         resumes: Cell::new(0),
-        chunk: RefCell::new(Vec::with_capacity(STREAM_CHUNK)),
+        chunk: RefCell::new(vec![0; STREAM_CHUNK]),
+        body: stream_body(),
     });
     let s = streamer.clone();
     let reactor = Reactor::new().unwrap();
@@ -596,7 +627,9 @@ fn slow_then_stalled_then_resumed_reader() {
     let (r, st, go) = (received.clone(), stalled.clone(), go_on.clone());
     let reader = std::thread::spawn(move || {
         let mut stream = stream;
+        let body = stream_body();
         let mut chunk = vec![0u8; 64 * 1024];
+        let mut expected = vec![0u8; chunk.len()];
         let mut total = 0usize;
         let mut slow = true;
         loop {
@@ -606,8 +639,10 @@ fn slow_then_stalled_then_resumed_reader() {
             if n == 0 {
                 break;
             }
-            for (k, b) in chunk[..n].iter().enumerate() {
-                assert_eq!(*b, stream_byte(total + k), "byte {} wrong", total + k);
+            stream_bytes(&body, total, &mut expected[..n]);
+            if chunk[..n] != expected[..n] {
+                let k = (0..n).find(|&k| chunk[k] != expected[k]).unwrap();
+                panic!("byte {} wrong", total + k);
             }
             total += n;
             r.store(total, SeqCst);
@@ -631,22 +666,29 @@ fn slow_then_stalled_then_resumed_reader() {
         streamer.resumes.get() > 0,
         "not paused and resumed while slow"
     );
-    // Let everything settle: the producer paused, both kernel queues full.
-    let mut last = (usize::MAX, usize::MAX, usize::MAX);
-    let mut steady = 0;
+    // Let everything settle: the producer paused and nothing moving for
+    // 50 turns (some 100 ms), then both kernel queues full: the same in
+    // three readings in a row.
+    let (mut moving, mut quiet) = ((0, 0), 0);
+    let (mut last, mut steady) = ((usize::MAX, usize::MAX), 0);
     run_until(&reactor, "the stalled stream to settle", || {
-        let (tx, _) = kernel_queues(port, reader_port);
-        let (_, rx) = kernel_queues(reader_port, port);
-        let now = (streamer.sent.get(), tx, rx);
-        steady = if now == last && streamer.paused.get() {
-            steady + 1
+        let now = (streamer.sent.get(), received.load(SeqCst));
+        quiet = if now == moving && streamer.paused.get() {
+            quiet + 1
         } else {
             0
         };
-        last = now;
-        steady == 50
+        moving = now;
+        if quiet < 50 {
+            steady = 0;
+            return false;
+        }
+        let queues = kernel_queues(port, reader_port);
+        steady = if queues == last { steady + 1 } else { 0 };
+        last = queues;
+        steady == 2
     });
-    let (sent, tx, rx) = last;
+    let ((sent, _), (tx, rx)) = (moving, last);
     let buffered = sent - received.load(SeqCst) - tx - rx;
     assert!(
         buffered > DEFAULT_HIGH_WATER && buffered <= DEFAULT_HIGH_WATER + STREAM_CHUNK,
