@@ -242,16 +242,18 @@ impl fmt::Debug for LineControl<'_> {
     }
 }
 
-/// Finds `needle` (non-empty) in `haystack`.
+/// Finds `needle` (non-empty) in `haystack`: `memchr` for its first byte
+/// (SIMD, where a byte-by-byte `position` was 70% of a line's cost), then
+/// the rest compared in place (a `memcmp` call costs more than the one or
+/// two bytes a delimiter has left).
 pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, tail) = needle.split_first()?;
+    let last_start = haystack.len().checked_sub(needle.len())?;
     let mut from = 0;
-    while from + needle.len() <= haystack.len() {
-        let i = from
-            + haystack[from..=haystack.len() - needle.len()]
-                .iter()
-                .position(|&b| b == first)?;
-        if haystack[i + 1..i + needle.len()] == *tail {
+    while from <= last_start {
+        let i = from + memchr::memchr(first, &haystack[from..=last_start])?;
+        let after = &haystack[i + 1..i + needle.len()];
+        if after.iter().zip(tail).all(|(a, b)| a == b) {
             return Some(i);
         }
         from = i + 1;
@@ -273,6 +275,9 @@ mod tests {
             (b"aaa", b"aa"),
             (b"xyz", b"z"),
             (b"xyz", b"q"),
+            (b"ab", b"abc"),
+            (b"xxabcabdab", b"abd"),
+            (b"\r\r\r", b"\r\r"),
         ];
         for &(haystack, needle) in cases {
             let naive = haystack.windows(needle.len()).position(|w| w == needle);
