@@ -12,7 +12,11 @@ pub mod endpoint;
 pub mod lines;
 pub mod strings;
 
+use std::rc::Rc;
+
 use arbitrary::Arbitrary;
+use torsion_reactor::{Protocol, Transport};
+use torsion_testing::StringTransport;
 
 /// Cuts `data` into the chunks `data_received` is called with: `sizes` are
 /// cycled through until `data` is used up. A size of 0 is an empty call.
@@ -35,6 +39,32 @@ pub fn split<'a>(data: &'a [u8], sizes: &[u8]) -> Vec<&'a [u8]> {
         pos = end;
     }
     chunks
+}
+
+/// Feeds `chunks` to `protocol` on a fresh transport until the transport
+/// is disconnecting (a real one stops reading then); returns the transport
+/// and how many bytes were fed.
+pub fn feed<P: Protocol>(protocol: &mut P, chunks: &[&[u8]]) -> (Rc<StringTransport>, usize) {
+    let transport = Rc::new(StringTransport::new());
+    protocol.make_connection(transport.clone());
+    let mut fed = 0;
+    for chunk in chunks {
+        if transport.is_disconnecting() {
+            break;
+        }
+        protocol.data_received(chunk);
+        fed += chunk.len();
+    }
+    (transport, fed)
+}
+
+/// The chaos drivers' plan: chunks cut by the low 5 bits of each size,
+/// each followed by the action in its top 3 bits (0 after the sizes run
+/// out).
+pub fn chaos_plan<'a>(data: &'a [u8], sizes: &[u8]) -> Vec<(&'a [u8], u8)> {
+    let low: Vec<u8> = sizes.iter().map(|s| s & 0x1f).collect();
+    let actions = sizes.iter().map(|s| s >> 5).chain(std::iter::repeat(0));
+    split(data, &low).into_iter().zip(actions).collect()
 }
 
 /// A receiver's maximum frame length, biased towards the interesting ones:

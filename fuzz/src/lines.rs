@@ -10,7 +10,7 @@ use torsion_protocols::{
 use torsion_reactor::{Protocol, Transport};
 use torsion_testing::StringTransport;
 
-use crate::{naive_find, split, MaxLength};
+use crate::{chaos_plan, feed, naive_find, split, MaxLength};
 
 /// The line delimiter: the usual ones, or any short byte string (an empty
 /// one must be refused).
@@ -135,23 +135,6 @@ impl LineHandler for Scripted {
     }
 }
 
-/// Feeds `chunks` to `protocol` on a fresh transport until the transport
-/// is disconnecting (a real one stops reading then); returns the transport
-/// and how many bytes were fed.
-fn feed<P: Protocol>(protocol: &mut P, chunks: &[&[u8]]) -> (Rc<StringTransport>, usize) {
-    let transport = Rc::new(StringTransport::new());
-    protocol.make_connection(transport.clone());
-    let mut fed = 0;
-    for chunk in chunks {
-        if transport.is_disconnecting() {
-            break;
-        }
-        protocol.data_received(chunk);
-        fed += chunk.len();
-    }
-    (transport, fed)
-}
-
 /// A `LineReceiver` with `delimiter` and `max_length`, or `None` (checked)
 /// when the delimiter is refused.
 fn line_receiver<H: LineHandler>(
@@ -186,41 +169,10 @@ pub fn check_line_receiver(input: &LineInput) {
         };
         line_receiver(handler, &delimiter, max_length)
     };
-    let (Some(mut whole), Some(mut split_up)) = (scripted(), scripted()) else {
+    let (Some(whole), Some(split_up)) = (scripted(), scripted()) else {
         return;
     };
-    let data = &input.data[..];
-    let (whole_transport, _) = feed(&mut whole, &[data]);
-    let (split_transport, fed) = feed(&mut split_up, &split(data, &input.sizes));
-
-    // Chunking changes nothing the handler or the peer sees.
-    assert_eq!(whole.handler().events, split_up.handler().events);
-    assert_eq!(whole_transport.value(), split_transport.value());
-
-    for (receiver, transport, fed) in [
-        (&whole, &whole_transport, data.len()),
-        (&split_up, &split_transport, fed),
-    ] {
-        let handler = receiver.handler();
-        let consumed = &handler.consumed;
-        assert_eq!(&data[..consumed.len()], &consumed[..], "not a prefix");
-        if transport.is_disconnecting() {
-            continue;
-        }
-        // Everything fed is either delivered or buffered, in order, and
-        // what is buffered is an unfinished line.
-        assert_eq!(
-            [&consumed[..], receiver.buffered()].concat(),
-            &data[..fed],
-            "lost or reordered bytes"
-        );
-        if receiver.is_line_mode() {
-            assert_eq!(naive_find(receiver.buffered(), &delimiter), None);
-            assert!(receiver.buffered().len() < max_length.saturating_add(delimiter.len()));
-        } else {
-            assert!(receiver.buffered().is_empty(), "raw bytes left buffered");
-        }
-    }
+    check_whole_and_split(whole, split_up, input, &delimiter, max_length);
 }
 
 /// A handler that uses every control, picked by the first byte of a line.
@@ -311,13 +263,7 @@ fn chaos_line_receiver(mut receiver: LineReceiver<Chaos>, input: &LineInput) {
     receiver.make_connection(transport);
     let mut fed = 0;
     let mut cleared = 0;
-    let sizes: Vec<u8> = input.sizes.iter().map(|s| s & 0x1f).collect();
-    let actions = input
-        .sizes
-        .iter()
-        .map(|s| s >> 5)
-        .chain(std::iter::repeat(0));
-    for (chunk, action) in split(&input.data, &sizes).into_iter().zip(actions) {
+    for (chunk, action) in chaos_plan(&input.data, &input.sizes) {
         receiver.data_received(chunk);
         fed += chunk.len();
         match action {
@@ -397,38 +343,97 @@ pub fn check_line_only_receiver(input: &LineInput) {
             None
         }
     };
-    let (Some(mut whole), Some(mut split_up)) = (build(), build()) else {
+    let (Some(whole), Some(mut split_up)) = (build(), build()) else {
         return;
     };
-    let data = &input.data[..];
-    let chunks = split(data, &input.sizes);
     if input.chaos {
         let transport = Rc::new(StringTransport::new());
         split_up.make_connection(transport);
-        for chunk in chunks {
+        for chunk in split(&input.data, &input.sizes) {
             split_up.data_received(chunk);
         }
         return;
     }
+    check_whole_and_split(whole, split_up, input, &delimiter, max_length);
+}
+
+/// What a scripted line receiver delivered and kept.
+trait Leftover: Protocol {
+    /// What the handler saw.
+    fn events(&self) -> &[LineEvent];
+    /// The bytes delivered, delimiters included.
+    fn consumed(&self) -> &[u8];
+    fn buffered(&self) -> &[u8];
+    fn is_line_mode(&self) -> bool;
+}
+
+impl Leftover for LineReceiver<Scripted> {
+    fn events(&self) -> &[LineEvent] {
+        &self.handler().events
+    }
+    fn consumed(&self) -> &[u8] {
+        &self.handler().consumed
+    }
+    fn buffered(&self) -> &[u8] {
+        LineReceiver::buffered(self)
+    }
+    fn is_line_mode(&self) -> bool {
+        LineReceiver::is_line_mode(self)
+    }
+}
+
+impl Leftover for LineOnlyReceiver<LinesOnly> {
+    fn events(&self) -> &[LineEvent] {
+        &self.handler().events
+    }
+    fn consumed(&self) -> &[u8] {
+        &self.handler().consumed
+    }
+    fn buffered(&self) -> &[u8] {
+        LineOnlyReceiver::buffered(self)
+    }
+    fn is_line_mode(&self) -> bool {
+        true
+    }
+}
+
+/// Feeds the input to `whole` in one call and to `split_up` in chunks:
+/// the handlers and the peer must see the same; then, for each: what was
+/// delivered is a prefix of the input; unless the connection was lost,
+/// everything fed is delivered or buffered, in order, and only an
+/// unfinished line (in line mode) or nothing (in raw mode) is buffered.
+fn check_whole_and_split<R: Leftover>(
+    mut whole: R,
+    mut split_up: R,
+    input: &LineInput,
+    delimiter: &[u8],
+    max_length: usize,
+) {
+    let data = &input.data[..];
     let (whole_transport, _) = feed(&mut whole, &[data]);
-    let (split_transport, fed) = feed(&mut split_up, &chunks);
-    assert_eq!(whole.handler().events, split_up.handler().events);
+    let (split_transport, fed) = feed(&mut split_up, &split(data, &input.sizes));
+    assert_eq!(whole.events(), split_up.events());
     assert_eq!(whole_transport.value(), split_transport.value());
     for (receiver, transport, fed) in [
         (&whole, &whole_transport, data.len()),
         (&split_up, &split_transport, fed),
     ] {
-        let consumed = &receiver.handler().consumed;
-        assert_eq!(&data[..consumed.len()], &consumed[..], "not a prefix");
+        let consumed = receiver.consumed();
+        assert_eq!(&data[..consumed.len()], consumed, "not a prefix");
         if transport.is_disconnecting() {
             continue;
         }
+        let buffered = receiver.buffered();
         assert_eq!(
-            [&consumed[..], receiver.buffered()].concat(),
+            [consumed, buffered].concat(),
             &data[..fed],
             "lost or reordered bytes"
         );
-        assert_eq!(naive_find(receiver.buffered(), &delimiter), None);
-        assert!(receiver.buffered().len() < max_length.saturating_add(delimiter.len()));
+        if receiver.is_line_mode() {
+            assert_eq!(naive_find(buffered, delimiter), None);
+            assert!(buffered.len() < max_length.saturating_add(delimiter.len()));
+        } else {
+            assert!(buffered.is_empty(), "raw bytes left buffered");
+        }
     }
 }

@@ -11,7 +11,7 @@ use torsion_protocols::{
 use torsion_reactor::{Protocol, Transport};
 use torsion_testing::StringTransport;
 
-use crate::{split, MaxLength};
+use crate::{chaos_plan, feed, split, MaxLength};
 
 /// A fuzz input for the string receivers.
 #[derive(Arbitrary, Debug, Clone)]
@@ -67,6 +67,16 @@ struct Scripted {
     consumed: Vec<u8>,
 }
 
+impl Scripted {
+    fn new(framing: Framing) -> Scripted {
+        Scripted {
+            framing,
+            events: Vec::new(),
+            consumed: Vec::new(),
+        }
+    }
+}
+
 impl StringHandler for Scripted {
     fn string_received(&mut self, string: &[u8], ctl: &mut StringControl<'_>) {
         self.events.push(StringEvent::String(string.to_vec()));
@@ -93,43 +103,35 @@ trait Receiver: Protocol {
     fn pause(&mut self);
 }
 
-impl<P: PrefixWidth, H: StringHandler> Receiver for IntNStringReceiver<P, H> {
-    type Handler = H;
-    fn handler(&self) -> &H {
-        IntNStringReceiver::handler(self)
-    }
-    fn buffered(&self) -> &[u8] {
-        IntNStringReceiver::buffered(self)
-    }
-    fn broken(&self) -> Option<NetstringParseError> {
-        None
-    }
-    fn resume(&mut self) {
-        self.resume_producing();
-    }
-    fn pause(&mut self) {
-        self.pause_producing();
-    }
+/// Implements [`Receiver`] for a receiver type (`broken` is the only
+/// difference, the rest are the inherent methods of the same names).
+macro_rules! receiver {
+    ([$($generics:tt)*] $type:ty, $broken:expr) => {
+        impl<$($generics)*> Receiver for $type {
+            type Handler = H;
+            fn handler(&self) -> &H {
+                <$type>::handler(self)
+            }
+            fn buffered(&self) -> &[u8] {
+                <$type>::buffered(self)
+            }
+            fn broken(&self) -> Option<NetstringParseError> {
+                $broken(self)
+            }
+            fn resume(&mut self) {
+                self.resume_producing();
+            }
+            fn pause(&mut self) {
+                self.pause_producing();
+            }
+        }
+    };
 }
 
-impl<H: StringHandler> Receiver for NetstringReceiver<H> {
-    type Handler = H;
-    fn handler(&self) -> &H {
-        NetstringReceiver::handler(self)
-    }
-    fn buffered(&self) -> &[u8] {
-        NetstringReceiver::buffered(self)
-    }
-    fn broken(&self) -> Option<NetstringParseError> {
-        self.broken_peer().copied()
-    }
-    fn resume(&mut self) {
-        self.resume_producing();
-    }
-    fn pause(&mut self) {
-        self.pause_producing();
-    }
-}
+receiver!([P: PrefixWidth, H: StringHandler] IntNStringReceiver<P, H>, |_| None);
+receiver!([H: StringHandler] NetstringReceiver<H>, |r: &NetstringReceiver<H>| r
+    .broken_peer()
+    .copied());
 
 /// What the start of `data` holds, by a simple reference parser.
 #[derive(Debug, PartialEq, Eq)]
@@ -186,22 +188,6 @@ fn reference(framing: Framing, data: &[u8], max: usize) -> Reference {
             }
         }
     }
-}
-
-/// Feeds `chunks` until the transport is disconnecting; returns the
-/// transport and how many bytes were fed.
-fn feed<R: Receiver>(receiver: &mut R, chunks: &[&[u8]]) -> (Rc<StringTransport>, usize) {
-    let transport = Rc::new(StringTransport::new());
-    receiver.make_connection(transport.clone());
-    let mut fed = 0;
-    for chunk in chunks {
-        if transport.is_disconnecting() {
-            break;
-        }
-        receiver.data_received(chunk);
-        fed += chunk.len();
-    }
-    (transport, fed)
 }
 
 fn check<R: Receiver<Handler = Scripted>>(
@@ -304,13 +290,7 @@ impl StringHandler for Chaos {
 fn chaos<R: Receiver<Handler = Chaos>>(mut receiver: R, input: &StringInput) {
     let transport = Rc::new(StringTransport::lenient());
     receiver.make_connection(transport);
-    let sizes: Vec<u8> = input.sizes.iter().map(|s| s & 0x1f).collect();
-    let actions = input
-        .sizes
-        .iter()
-        .map(|s| s >> 5)
-        .chain(std::iter::repeat(0));
-    for (chunk, action) in split(&input.data, &sizes).into_iter().zip(actions) {
+    for (chunk, action) in chaos_plan(&input.data, &input.sizes) {
         receiver.data_received(chunk);
         match action {
             1 => receiver.resume(),
@@ -340,11 +320,7 @@ pub fn check_int_n<P: PrefixWidth>(input: &StringInput) {
         return chaos(receiver, input);
     }
     let build = || {
-        let handler = Scripted {
-            framing,
-            events: Vec::new(),
-            consumed: Vec::new(),
-        };
+        let handler = Scripted::new(framing);
         IntNStringReceiver::<P, _>::new(handler).with_max_length(max_length)
     };
     check(framing, max_length, build, input);
@@ -360,11 +336,7 @@ pub fn check_netstring(input: &StringInput) {
         return chaos(receiver, input);
     }
     let build = || {
-        let handler = Scripted {
-            framing,
-            events: Vec::new(),
-            consumed: Vec::new(),
-        };
+        let handler = Scripted::new(framing);
         NetstringReceiver::new(handler).with_max_length(max_length)
     };
     check(framing, max_length, build, input);
