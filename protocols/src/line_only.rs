@@ -248,7 +248,7 @@ impl<H: LineOnlyHandler> LineOnlyReceiver<H> {
         // of max_length + delimiter length is surely too long (Twisted
         // checks `> MAX_LENGTH`, so its verdict depended on where the
         // chunks were cut; its own test says "+ len(delimiter)").
-        if !stopped && tail.len() >= self.config.max_length + delimiter.len() {
+        if !stopped && tail.len() >= self.config.max_length.saturating_add(delimiter.len()) {
             self.handler.line_length_exceeded(tail, &mut ctl);
         }
         let scanned = tail.len().saturating_sub(delimiter.len() - 1);
