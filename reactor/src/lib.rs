@@ -12,7 +12,11 @@
 //! * the one timer queue ([`TimerQueue`], [`Timers`], [`DelayedCall`]) used by
 //!   both the mio reactor and `torsion_testing::Clock`;
 //! * the way in from other threads ([`ThreadHandle`]) and the seam to `async`
-//!   ([`LocalExecutor`], [`LocalSpawn`], `impl Future for Deferred`).
+//!   ([`LocalExecutor`], [`LocalSpawn`], `impl Future for Deferred`);
+//! * the real reactor, [`Reactor`]: one thread, mio underneath, TCP and UNIX
+//!   transports with flow control and half-close, system event triggers,
+//!   signals; and [`run_per_core`], which runs one reactor per core on a
+//!   shared `SO_REUSEPORT` port.
 //!
 //! # Example
 //!
