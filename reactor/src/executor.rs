@@ -103,6 +103,9 @@ struct TaskWaker {
 
 struct ReadyQueue {
     ids: Mutex<Vec<usize>>,
+    /// Set after an id is pushed (before the notify): clear means no lock
+    /// needs taking to find the queue empty.
+    any: AtomicBool,
     notify: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
@@ -120,6 +123,7 @@ impl Wake for TaskWaker {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(self.id);
+        self.ready.any.store(true, Ordering::Release);
         let notify = self
             .ready
             .notify
@@ -181,6 +185,7 @@ impl LocalExecutor {
             tasks: Rc::new(RefCell::new(Slab::new())),
             ready: Arc::new(ReadyQueue {
                 ids: Mutex::new(Vec::new()),
+                any: AtomicBool::new(false),
                 notify: Mutex::new(None),
             }),
         }
@@ -209,18 +214,23 @@ impl LocalExecutor {
 
     /// Whether some task is ready to be polled.
     pub fn has_ready(&self) -> bool {
-        !self
-            .ready
-            .ids
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+        self.ready.any.load(Ordering::Acquire)
+            && !self
+                .ready
+                .ids
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty()
     }
 
     /// Polls ready tasks until none is ready; returns how many polls ran.
     pub fn run_until_stalled(&self) -> usize {
         let mut polls = 0;
         loop {
+            if !self.ready.any.load(Ordering::Acquire) {
+                return polls;
+            }
+            self.ready.any.store(false, Ordering::Release);
             let ids =
                 std::mem::take(&mut *self.ready.ids.lock().unwrap_or_else(|p| p.into_inner()));
             if ids.is_empty() {
