@@ -10,7 +10,7 @@ use torsion_reactor::error::{
     ConnectionAborted, ConnectionDone, ConnectionLost, ConnectionRefused,
 };
 use torsion_reactor::{
-    Connector, Factory, Failure, HalfCloseableProtocol, Producer, ProducerRef, Protocol,
+    Address, Connector, Factory, Failure, HalfCloseableProtocol, Producer, ProducerRef, Protocol,
     PushProducer, Reactor, ReactorCore, ReactorFromThreads, ReactorTcp, ReactorTimeExt,
     TransportRef, DEFAULT_BACKLOG, DEFAULT_CONNECT_TIMEOUT,
 };
@@ -699,4 +699,51 @@ fn connect_by_name() {
         "no such host",
         "{failure}"
     );
+}
+
+/// Records the addresses an accepted connection reports.
+struct Addresses(Rc<RefCell<Option<(Address, Address)>>>);
+
+impl Protocol for Addresses {
+    fn connection_made(&mut self, transport: TransportRef) {
+        *self.0.borrow_mut() = Some((transport.host(), transport.peer()));
+    }
+
+    fn data_received(&mut self, _data: &[u8]) {}
+}
+
+/// An accepted connection's host is the address the client connected to,
+/// and its peer the client's own address, whether the port listens on a
+/// specific address (known without asking the kernel) or on the wildcard.
+#[test]
+fn accepted_connections_report_host_and_peer() {
+    for interface in ["127.0.0.1", "0.0.0.0"] {
+        let reactor = Reactor::new().unwrap();
+        let seen = Rc::new(RefCell::new(None));
+        let s = seen.clone();
+        let port = reactor
+            .listen_tcp(
+                0,
+                Rc::new(Factory::for_protocol(move || Addresses(s.clone()))),
+                DEFAULT_BACKLOG,
+                interface,
+            )
+            .unwrap()
+            .host()
+            .port()
+            .unwrap();
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        run_until(&reactor, "the connection", || seen.borrow().is_some());
+        let (host, peer) = seen.borrow().clone().unwrap();
+        assert_eq!(
+            host,
+            Address::Tcp(client.peer_addr().unwrap()),
+            "{interface}"
+        );
+        assert_eq!(
+            peer,
+            Address::Tcp(client.local_addr().unwrap()),
+            "{interface}"
+        );
+    }
 }

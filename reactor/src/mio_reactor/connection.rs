@@ -78,6 +78,7 @@ impl Connection {
         reactor: &Rc<Shared>,
         mut stream: Stream,
         peer: Option<Address>,
+        host: Option<Address>,
         protocol: ProtocolRef,
         on_close: Option<OnClose>,
     ) -> io::Result<Rc<Connection>> {
@@ -86,7 +87,10 @@ impl Connection {
             Some(peer) => peer,
             None => stream.peer()?,
         };
-        let host = stream.host()?;
+        let host = match host {
+            Some(host) => host,
+            None => stream.host()?,
+        };
         let connection = Rc::new_cyclic(|me| Connection {
             me: me.clone(),
             token: Cell::new(Token(usize::MAX)),

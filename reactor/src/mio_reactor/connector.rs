@@ -317,7 +317,7 @@ impl StreamConnector {
                 me.maybe_stop_factory();
             }
         });
-        match Connection::start(&reactor, stream, Some(peer), protocol, Some(on_close)) {
+        match Connection::start(&reactor, stream, Some(peer), None, protocol, Some(on_close)) {
             Ok(connection) => {
                 self.state.set(ConnectorState::Connected);
                 *self.transport.borrow_mut() = Some(connection);

@@ -156,6 +156,17 @@ impl StreamPort {
         Ok(())
     }
 
+    /// The local address of a connection this port accepted, when the
+    /// port's own address tells it (a specific IP, or a UNIX path): one
+    /// `getsockname` per connection less. `None` for a wildcard listener.
+    fn accepted_host(&self) -> Option<Address> {
+        match &*self.host.borrow() {
+            Address::Tcp(address) if address.ip().is_unspecified() => None,
+            host @ (Address::Tcp(_) | Address::Unix(_)) => Some(host.clone()),
+            Address::Hostname { .. } => None,
+        }
+    }
+
     /// One `accept` on the listener; `None` once it is closed.
     fn accept_one(&self) -> Option<io::Result<(Stream, Address)>> {
         self.listener
@@ -178,9 +189,14 @@ impl StreamPort {
                     let Some(protocol) = build(&*self.factory, &peer) else {
                         continue; // refused: dropping the stream closes it
                     };
-                    if let Err(e) =
-                        Connection::start(&reactor, stream, Some(peer.clone()), protocol, None)
-                    {
+                    if let Err(e) = Connection::start(
+                        &reactor,
+                        stream,
+                        Some(peer.clone()),
+                        self.accepted_host(),
+                        protocol,
+                        None,
+                    ) {
                         log::warn!("could not set up a connection from {peer}: {e}");
                     }
                 }
