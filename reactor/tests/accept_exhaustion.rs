@@ -15,6 +15,8 @@ use std::net::TcpStream;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+mod util;
+
 use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
 use torsion_reactor::{Factory, Protocol, Reactor, ReactorTcp, TransportRef, DEFAULT_BACKLOG};
 
@@ -64,6 +66,7 @@ fn wait_closed(reactor: &Reactor, peer: &mut TcpStream, hung: &str) {
 
 #[test]
 fn descriptor_exhaustion_sheds_pending_connections_and_recovers() {
+    util::capture_logs();
     let reactor = Reactor::new().unwrap();
     let made = Rc::new(Cell::new(0));
     let m = made.clone();
@@ -132,6 +135,16 @@ fn descriptor_exhaustion_sheds_pending_connections_and_recovers() {
     wait_closed(&reactor, &mut second, "the second episode hung");
     assert_eq!(made.get(), 0);
     drop((shed, second));
+    // Logged once for the whole episode (two shed connections), naming the
+    // port and what was done.
+    let errors = util::take_errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].message.contains(&format!(":{port}"))
+            && errors[0].message.contains("closed 1 pending connection"),
+        "{}",
+        errors[0].message
+    );
 
     // Descriptors free again: the port serves normally.
     drop(fillers);
