@@ -190,6 +190,43 @@ pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> i
     }
 }
 
+/// Polls `poll` for the warm-up and then the measured seconds of `config`,
+/// handing each event to `on_event` with whether the measured window is
+/// open; returns the window's wall time and server (`pid`) CPU seconds.
+fn measured_loop(
+    poll: &mut mio::Poll,
+    events: &mut mio::Events,
+    pid: u32,
+    config: &Config,
+    mut on_event: impl FnMut(&mio::event::Event, bool) -> io::Result<()>,
+) -> io::Result<(Duration, f64)> {
+    let measure_from = std::time::Instant::now() + config.warmup;
+    let end = measure_from + config.seconds;
+    let mut window = None;
+    loop {
+        let now = std::time::Instant::now();
+        if window.is_none() && now >= measure_from {
+            window = Some(crate::procfs::Window::open(pid)?);
+        }
+        if now >= end {
+            break;
+        }
+        let wait = if window.is_none() { measure_from } else { end } - now;
+        if let Err(e) = poll.poll(events, Some(wait)) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for event in events.iter() {
+            on_event(event, window.is_some())?;
+        }
+    }
+    window
+        .expect("the loop opens the window before it can reach the end")
+        .close()
+}
+
 /// A client socket: Nagle off, and a reset rather than TIME_WAIT on close
 /// (churn and idle open tens of thousands; ports would run out).
 fn connect(addr: SocketAddr) -> io::Result<TcpStream> {

@@ -11,7 +11,6 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::{Config, Outcome};
-use crate::procfs::Window;
 
 const MESSAGE: usize = 64;
 
@@ -85,39 +84,19 @@ pub(super) fn run(
     for client in &mut clients {
         client.send()?;
     }
-    let start = Instant::now();
-    let measure_from = start + config.warmup;
-    let end = measure_from + config.seconds;
-    let mut window = None;
     let mut outcome = Outcome::default();
     outcome.latencies_ns.reserve(1 << 20);
-    loop {
-        let now = Instant::now();
-        if window.is_none() && now >= measure_from {
-            window = Some(Window::open(pid)?);
-        }
-        if now >= end {
-            break;
-        }
-        let wait = if window.is_none() { measure_from } else { end } - now;
-        if let Err(e) = poll.poll(&mut events, Some(wait)) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        for event in events.iter() {
+    (outcome.elapsed, outcome.cpu) =
+        super::measured_loop(&mut poll, &mut events, pid, config, |event, measuring| {
             let client = &mut clients[event.token().0];
             if let Some(latency) = client.receive()? {
-                if window.is_some() {
+                if measuring {
                     outcome.ops += 1;
                     outcome.latencies_ns.push(super::nanos(latency));
                 }
                 client.send()?;
             }
-        }
-    }
-    let window = window.expect("the loop opens the window before it can reach the end");
-    (outcome.elapsed, outcome.cpu) = window.close()?;
+            Ok(())
+        })?;
     Ok(outcome)
 }

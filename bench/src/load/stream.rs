@@ -3,13 +3,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::time::Instant;
 
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use super::{Config, Outcome};
-use crate::procfs::Window;
 
 const CHUNK: usize = 16 * 1024;
 /// Bytes sent but not yet echoed, per connection.
@@ -111,36 +109,15 @@ pub(super) fn run(
             received: 0,
         });
     }
-    let start = Instant::now();
-    let measure_from = start + config.warmup;
-    let end = measure_from + config.seconds;
-    let mut window = None;
     let mut outcome = Outcome::default();
-    loop {
-        let now = Instant::now();
-        if window.is_none() && now >= measure_from {
-            window = Some(Window::open(pid)?);
-        }
-        if now >= end {
-            break;
-        }
-        let wait = if window.is_none() { measure_from } else { end } - now;
-        if let Err(e) = poll.poll(&mut events, Some(wait)) {
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        for event in events.iter() {
+    (outcome.elapsed, outcome.cpu) =
+        super::measured_loop(&mut poll, &mut events, pid, config, |event, measuring| {
             let flow = &mut flows[event.token().0];
             let checked = flow.read(&pattern, &mut buffer)?;
-            if window.is_some() {
+            if measuring {
                 outcome.ops += checked;
             }
-            flow.write(&pattern)?;
-        }
-    }
-    let window = window.expect("the loop opens the window before it can reach the end");
-    (outcome.elapsed, outcome.cpu) = window.close()?;
+            flow.write(&pattern)
+        })?;
     Ok(outcome)
 }

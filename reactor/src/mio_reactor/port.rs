@@ -238,9 +238,7 @@ impl StreamPort {
             reactor.next_turn(move || me.accept());
         }
     }
-}
 
-impl StreamPort {
     /// With descriptors exhausted: frees the reactor's reserve descriptor,
     /// accepts and closes every pending connection, then reserves again.
     /// Returns how many connections were closed.
