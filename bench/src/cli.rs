@@ -11,7 +11,8 @@ usage: torsion-bench all [OPTIONS]
 
 Runs echo-server scenarios against Torsion, a raw mio loop and tokio's
 current-thread runtime in interleaved rounds, and prints medians and ratios;
-pingpong50-per-core compares Torsion on 2 reactors (run_per_core) with 1.
+the *-per-core scenarios compare Torsion on 2 reactors (run_per_core) with 1,
+and the mio loop on 2 threads with 1 as the control.
 
 options:
   --seconds S        measured seconds per scenario run (default 3)
@@ -19,11 +20,12 @@ options:
   --rounds N         interleaved rounds (default 3)
   --scenarios LIST   comma-separated, from: pingpong1, pingpong1-same-cpu,
                      pingpong1-two-cpus, pingpong50, stream, churn, idle,
-                     pingpong50-per-core (default: all)
+                     pingpong50-per-core, pingpong50-per-core-one-cpu,
+                     stream-per-core (default: all)
   --servers LIST     comma-separated, from: torsion, mio, tokio,
-                     torsion-per-core (default: the first three);
-                     pingpong50-per-core always runs torsion and
-                     torsion-per-core
+                     torsion-per-core, mio-per-core (default: the first
+                     three); the *-per-core scenarios always run torsion,
+                     torsion-per-core, mio and mio-per-core
   --idle-conns N     connections held by the idle scenario (default 10000)
   --pin              server on CPU 0, load generator on CPU 1 (scenarios that
                      pin themselves keep their own CPUs)

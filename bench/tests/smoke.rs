@@ -42,19 +42,33 @@ fn every_server_echoes_in_a_short_run() {
 }
 
 #[test]
-fn the_per_core_scenario_runs_its_four_servers() {
-    let stdout = short_run(&["--scenarios", "pingpong50-per-core", "--servers", "tokio"]);
-    // Its own servers, whatever --servers says.
-    for server in ["torsion", "torsion-per-core", "mio", "mio-per-core"] {
+fn the_per_core_scenarios_run_their_four_servers() {
+    let scenarios = [
+        "pingpong50-per-core",
+        "pingpong50-per-core-one-cpu",
+        "stream-per-core",
+    ];
+    let stdout = short_run(&["--scenarios", &scenarios.join(","), "--servers", "tokio"]);
+    assert!(stdout.contains("## Beyond one core"), "{stdout}");
+    assert!(!stdout.contains("| tokio |"), "{stdout}");
+    for scenario in scenarios {
+        // Their own servers, whatever --servers says.
+        for server in ["torsion", "torsion-per-core", "mio", "mio-per-core"] {
+            assert!(
+                stdout.contains(&format!("| {scenario} | {server} |")),
+                "no {scenario} row for {server}:\n{stdout}"
+            );
+        }
+        // The per-core table's row, and the bar judged on it.
         assert!(
-            stdout.contains(&format!("| pingpong50-per-core | {server} |")),
-            "no row for {server}:\n{stdout}"
+            stdout.contains(&format!("| {scenario} | torsion-per-core | 2 |")),
+            "no per-core ratio row for {scenario}:\n{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!(
+                "| {scenario} | ops/CPU-s on 2 reactors vs 1 at least"
+            )),
+            "no bar for {scenario}:\n{stdout}"
         );
     }
-    assert!(!stdout.contains("| tokio |"), "{stdout}");
-    assert!(stdout.contains("## Beyond one core"), "{stdout}");
-    assert!(
-        stdout.contains("| torsion-per-core | 2 |"),
-        "no per-core ratio row:\n{stdout}"
-    );
 }

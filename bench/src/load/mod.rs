@@ -31,6 +31,11 @@ pub(crate) enum Scenario {
     /// pingpong50 against Torsion on one reactor and on several
     /// (`run_per_core`): what spreading over cores costs per operation.
     PingPong50PerCore,
+    /// pingpong50-per-core with every server thread on CPU 0 and the load
+    /// generator on CPU 1: one and several reactors on the same CPU budget.
+    PingPong50PerCoreOneCpu,
+    /// The stream load against one reactor and several.
+    StreamPerCore,
 }
 
 /// What a scenario's rate counts.
@@ -43,7 +48,7 @@ pub(crate) enum Unit {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 8] = [
+    pub(crate) const ALL: [Scenario; 10] = [
         Scenario::PingPong1,
         Scenario::PingPong1Same,
         Scenario::PingPong1Split,
@@ -52,6 +57,8 @@ impl Scenario {
         Scenario::Churn,
         Scenario::Idle,
         Scenario::PingPong50PerCore,
+        Scenario::PingPong50PerCoreOneCpu,
+        Scenario::StreamPerCore,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -64,6 +71,8 @@ impl Scenario {
             Scenario::Churn => "churn",
             Scenario::Idle => "idle",
             Scenario::PingPong50PerCore => "pingpong50-per-core",
+            Scenario::PingPong50PerCoreOneCpu => "pingpong50-per-core-one-cpu",
+            Scenario::StreamPerCore => "stream-per-core",
         }
     }
 
@@ -75,16 +84,27 @@ impl Scenario {
     pub(crate) fn pins(self) -> Option<(usize, usize)> {
         match self {
             Scenario::PingPong1Same => Some((0, 0)),
-            Scenario::PingPong1Split => Some((0, 1)),
+            Scenario::PingPong1Split | Scenario::PingPong50PerCoreOneCpu => Some((0, 1)),
             _ => None,
         }
     }
 
-    /// The servers this scenario runs against: its own for
-    /// pingpong50-per-core, else those chosen on the command line.
+    /// Whether this scenario compares one reactor with several.
+    pub(crate) fn is_per_core(self) -> bool {
+        matches!(
+            self,
+            Scenario::PingPong50PerCore
+                | Scenario::PingPong50PerCoreOneCpu
+                | Scenario::StreamPerCore
+        )
+    }
+
+    /// The servers this scenario runs against: their own (one and several
+    /// threads) for the per-core scenarios, else those chosen on the
+    /// command line.
     pub(crate) fn servers(self, chosen: &[ServerKind]) -> Vec<ServerKind> {
         match self {
-            Scenario::PingPong50PerCore => vec![
+            s if s.is_per_core() => vec![
                 ServerKind::Torsion,
                 ServerKind::TorsionPerCore,
                 ServerKind::Mio,
@@ -96,7 +116,7 @@ impl Scenario {
 
     pub(crate) fn unit(self) -> Unit {
         match self {
-            Scenario::Stream => Unit::Bytes,
+            Scenario::Stream | Scenario::StreamPerCore => Unit::Bytes,
             _ => Unit::Ops,
         }
     }
@@ -145,8 +165,23 @@ impl Scenario {
                  of the process. The ratio that matters is operations per server CPU-second, \
                  {PER_CORE_REACTORS} threads over 1: what running on several cores costs per \
                  operation (the load generator is one thread, and the machine may have no core \
-                 to spare, so the rate need not grow)."
+                 to spare, so the rate need not grow). Small messages make this the hard case: \
+                 per-wakeup costs (epoll_wait, the context switch) are shared by fewer events \
+                 when the same load is split, and on a machine with fewer cores than server \
+                 threads plus the load generator, the threads also preempt each other."
             ),
+            Scenario::PingPong50PerCoreOneCpu => "pingpong50-per-core with every thread of the \
+                server (1 or 2) pinned to CPU 0 and the load generator to CPU 1: one reactor and \
+                several on the same CPU budget, with no thread competing with the load \
+                generator. Isolates what running several reactors costs per operation (more \
+                polls, more threads, the kernel spreading connections over SO_REUSEPORT \
+                sockets) from what an oversubscribed machine costs; it does not show scaling."
+                .to_string(),
+            Scenario::StreamPerCore => "the stream load (4 connections, every byte checked) \
+                against one thread and two, unpinned: bulk transfer, where the cost is per \
+                byte rather than per wakeup, split over two reactors (`run_per_core`) or two \
+                mio threads."
+                .to_string(),
         }
     }
 }
@@ -183,8 +218,10 @@ pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> i
         Scenario::PingPong1 | Scenario::PingPong1Same | Scenario::PingPong1Split => {
             pingpong::run(addr, pid, 1, config)
         }
-        Scenario::PingPong50 | Scenario::PingPong50PerCore => pingpong::run(addr, pid, 50, config),
-        Scenario::Stream => stream::run(addr, pid, 4, config),
+        Scenario::PingPong50 | Scenario::PingPong50PerCore | Scenario::PingPong50PerCoreOneCpu => {
+            pingpong::run(addr, pid, 50, config)
+        }
+        Scenario::Stream | Scenario::StreamPerCore => stream::run(addr, pid, 4, config),
         Scenario::Churn => churn::run(addr, pid, 4, config),
         Scenario::Idle => idle::run(addr, pid, config),
     }

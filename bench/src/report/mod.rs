@@ -222,13 +222,15 @@ impl Summary {
                 holds: extra.is_some_and(|e| e <= 1024.0),
             });
         }
-        if let Some(row) = self.row(Scenario::PingPong50PerCore, ServerKind::TorsionPerCore) {
-            bars.push(Bar::at_least(
-                Scenario::PingPong50PerCore,
-                &format!("ops/CPU-s on {PER_CORE_REACTORS} reactors vs 1"),
-                row.vs_one_thread[1],
-                0.90,
-            ));
+        for scenario in Scenario::ALL.into_iter().filter(|s| s.is_per_core()) {
+            if let Some(row) = self.row(scenario, ServerKind::TorsionPerCore) {
+                bars.push(Bar::at_least(
+                    scenario,
+                    &format!("ops/CPU-s on {PER_CORE_REACTORS} reactors vs 1"),
+                    row.vs_one_thread[1],
+                    0.90,
+                ));
+            }
         }
         bars
     }

@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 
 use super::{Row, Summary, Unit};
 use crate::cli::Options;
-use crate::load::Scenario;
 use crate::server::PER_CORE_REACTORS;
 
 const HEADER: [&str; 13] = [
@@ -73,7 +72,8 @@ fn cells(row: &Row) -> Vec<String> {
 }
 
 /// The columns of the one-reactor-against-several table.
-const PER_CORE_HEADER: [&str; 7] = [
+const PER_CORE_HEADER: [&str; 8] = [
+    "scenario",
     "server",
     "threads",
     "rate",
@@ -88,17 +88,18 @@ impl Summary {
         self.rows.iter().map(cells).collect()
     }
 
-    /// pingpong50-per-core's rows, one per server, with their ratios to
-    /// the same server on one thread.
+    /// The per-core scenarios' rows, one per scenario and server, with
+    /// their ratios to the same server on one thread.
     fn per_core_table(&self) -> Vec<Vec<String>> {
         self.rows
             .iter()
-            .filter(|row| row.scenario == Scenario::PingPong50PerCore)
+            .filter(|row| row.scenario.is_per_core())
             .map(|row| {
                 vec![
+                    row.scenario.name().to_string(),
                     row.server.name().to_string(),
                     row.server.threads().to_string(),
-                    rate(Unit::Ops, row.rate),
+                    rate(row.scenario.unit(), row.rate),
                     row.cpu.map_or("-".to_string(), |c| format!("{c:.2}")),
                     row.efficiency
                         .map_or("-".to_string(), |v| format!("{v:.0}")),
@@ -154,15 +155,15 @@ impl Summary {
         if !per_core.is_empty() {
             let _ = writeln!(
                 out,
-                "\npingpong50-per-core: {PER_CORE_REACTORS} threads against 1, each server \
-                 against itself (ratios: medians of the round-by-round ratios)"
+                "\nper core: {PER_CORE_REACTORS} threads against 1, each server against itself \
+                 (ratios: medians of the round-by-round ratios)"
             );
             for row in &per_core {
                 let _ = writeln!(
                     out,
-                    "  {:<16} {} thread(s)  {:>9}  CPU {:>5} s  {:>7}/CPU-s  rate ×1 {}  \
+                    "  {:<27} {:<16} {} thread(s)  {:>12}  CPU {:>5} s  {:>7}/CPU-s  rate ×1 {}  \
                      per CPU-s ×1 {}",
-                    row[0], row[1], row[2], row[3], row[4], row[5], row[6]
+                    row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7]
                 );
             }
         }
@@ -265,12 +266,13 @@ impl Summary {
             out += "\n## Beyond one core\n\n";
             let _ = writeln!(
                 out,
-                "pingpong50-per-core: Torsion on {PER_CORE_REACTORS} reactors (`run_per_core`) \
-                 against 1, and the mio loop on {PER_CORE_REACTORS} threads against 1, under the \
-                 same load; ratios are each server's figure over its own on one thread, medians \
-                 of the round-by-round ratios.\n"
+                "Torsion on {PER_CORE_REACTORS} reactors (`run_per_core`) against 1, and the mio \
+                 loop on {PER_CORE_REACTORS} threads against 1, under the same load; ratios are \
+                 each server's figure over its own on one thread, medians of the round-by-round \
+                 ratios. The mio rows are the control: what the same split costs a raw event \
+                 loop on this machine.\n"
             );
-            out += &markdown_table(&PER_CORE_HEADER, &per_core, 1);
+            out += &markdown_table(&PER_CORE_HEADER, &per_core, 2);
         }
         out += "\n## Bars of the performance issue (Torsion)\n\n";
         out += "| scenario | bar | measured | verdict |\n| --- | --- | ---: | --- |\n";
