@@ -65,6 +65,18 @@ thread_local! {
 /// one; as with processes, they share no state unless the user shares it
 /// through `Send` types.
 ///
+/// # Cost
+///
+/// The reactors share nothing, so the split adds no per-operation work of
+/// Torsion's own: in `torsion-bench`'s per-core scenarios two reactors do
+/// 0.97x one reactor's operations per CPU-second on the same CPU budget,
+/// and 1.00x when streaming (see `BENCHMARKS.md`). What the split can cost
+/// is the kernel's and the scheduler's: with small messages, each reactor
+/// wakes for fewer events at a time, and on a machine with fewer cores
+/// than reactors plus everything else that runs, the threads preempt each
+/// other. Give each reactor a core of its own (`n` at most the cores left
+/// to the server).
+///
 /// # Errors
 ///
 /// [`PerCoreError`], naming each reactor whose thread could not start, or

@@ -42,13 +42,17 @@ fn ratio(value: Option<f64>) -> String {
     value.map_or("-".to_string(), |v| format!("{v:.3}"))
 }
 
-fn cells(row: &Row) -> Vec<String> {
-    let unit = row.scenario.unit();
-    let per_cpu = match (unit, row.efficiency) {
+/// Operations (or MiB, for a byte-counting scenario) per server CPU-second.
+fn per_cpu(row: &Row) -> String {
+    match (row.scenario.unit(), row.efficiency) {
         (_, None) => "-".to_string(),
         (Unit::Ops, Some(v)) => format!("{v:.0}"),
         (Unit::Bytes, Some(v)) => format!("{:.0} MiB", v / (1024.0 * 1024.0)),
-    };
+    }
+}
+
+fn cells(row: &Row) -> Vec<String> {
+    let unit = row.scenario.unit();
     let mut rate = rate(unit, row.rate);
     if !row.failures.is_empty() {
         rate = format!("{rate} ({} FAILED)", row.failures.len());
@@ -60,7 +64,7 @@ fn cells(row: &Row) -> Vec<String> {
         micros(row.p50_us),
         micros(row.p99_us),
         row.cpu.map_or("-".to_string(), |c| format!("{c:.2}")),
-        per_cpu,
+        per_cpu(row),
         kib(row.peak_kib),
         row.bytes_per_conn
             .map_or("-".to_string(), |b| format!("{b:.0} B")),
@@ -101,8 +105,7 @@ impl Summary {
                     row.server.threads().to_string(),
                     rate(row.scenario.unit(), row.rate),
                     row.cpu.map_or("-".to_string(), |c| format!("{c:.2}")),
-                    row.efficiency
-                        .map_or("-".to_string(), |v| format!("{v:.0}")),
+                    per_cpu(row),
                     ratio(row.vs_one_thread[0]),
                     ratio(row.vs_one_thread[1]),
                 ]
