@@ -1,4 +1,8 @@
 //! The chat server's protocol: lines broadcast to everyone in one room.
+//!
+//! Lines end with `\n` or `\r\n`, so `nc` (which sends `\n`) and telnet
+//! or a Twisted `LineReceiver` (which send `\r\n`) can all talk; the
+//! server's own lines end with `\r\n`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -13,12 +17,22 @@ pub struct Room {
     next_id: u64,
 }
 
+/// The server's line ending.
+const CRLF: &[u8] = b"\r\n";
+
+/// Sends `line` and [`CRLF`] to this connection.
+fn say(ctl: &LineControl<'_>, line: &[u8]) {
+    if let Some(transport) = ctl.transport() {
+        transport.write_sequence(&[line, CRLF]);
+    }
+}
+
 impl Room {
     /// Sends `line` to every member but `except`.
     fn broadcast(&self, except: Option<u64>, line: &str) {
         for (id, _, transport) in &self.members {
             if Some(*id) != except {
-                transport.write_sequence(&[line.as_bytes(), b"\r\n"]);
+                transport.write_sequence(&[line.as_bytes(), CRLF]);
             }
         }
     }
@@ -50,10 +64,10 @@ impl Chatter {
                 .chars()
                 .all(|c| c.is_alphanumeric() || c == '_' || c == '-');
         if !valid {
-            return ctl.send_line(b"* a nick is 1-32 letters, digits, _ or -");
+            return say(ctl, b"* a nick is 1-32 letters, digits, _ or -");
         }
         if self.room.borrow().nicks().iter().any(|n| n == nick) {
-            return ctl.send_line(format!("* {nick} is taken").as_bytes());
+            return say(ctl, format!("* {nick} is taken").as_bytes());
         }
         let old = std::mem::replace(&mut self.nick, nick.to_string());
         let mut room = self.room.borrow_mut();
@@ -76,7 +90,8 @@ impl LineHandler for Chatter {
         room.broadcast(None, &format!("* {} joined", self.nick));
         room.members.push((self.id, self.nick.clone(), transport));
         drop(room);
-        ctl.send_line(
+        say(
+            ctl,
             format!(
                 "* welcome, {}; /nick NAME to rename, /who, /quit",
                 self.nick
@@ -87,12 +102,14 @@ impl LineHandler for Chatter {
     }
 
     fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
+        // The delimiter is `\n`; a `\r` before it is part of the line end.
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let text = String::from_utf8_lossy(line);
         if let Some(nick) = text.strip_prefix("/nick ") {
             self.rename(nick, ctl);
         } else if text == "/who" {
             let nicks = self.room.borrow().nicks().join(", ");
-            ctl.send_line(format!("* here: {nicks}").as_bytes());
+            say(ctl, format!("* here: {nicks}").as_bytes());
         } else if text == "/quit" {
             ctl.lose_connection();
         } else if !text.is_empty() {
@@ -132,10 +149,12 @@ impl ProtocolFactory for ChatFactory {
     type Protocol = LineReceiver<Chatter>;
 
     fn build_protocol(&self, _addr: &Address) -> Option<LineReceiver<Chatter>> {
-        Some(LineReceiver::new(Chatter {
+        let receiver = LineReceiver::new(Chatter {
             room: self.room.clone(),
             id: 0,
             nick: String::new(),
-        }))
+        });
+        // "\n" is not empty: `with_delimiter` cannot fail on it.
+        receiver.with_delimiter("\n").ok()
     }
 }

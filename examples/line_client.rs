@@ -22,12 +22,14 @@ use torsion_examples::init_logging;
 use torsion_protocols::{LineControl, LineHandler, LineReceiver};
 use torsion_reactor::{Factory, Failure, Reactor, ReactorCore, ReactorFromThreads, TransportRef};
 
-/// Prints what arrives.
+/// Prints what arrives: lines ended by `\n` or `\r\n`, so servers of any
+/// convention are read right (the client itself sends `\r\n`).
 #[derive(Debug, Default)]
 struct Printer;
 
 impl LineHandler for Printer {
     fn line_received(&mut self, line: &[u8], _ctl: &mut LineControl<'_>) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(line);
         let _ = out.write_all(b"\n");
@@ -100,7 +102,11 @@ fn client(description: &str) -> Result<(), Box<dyn std::error::Error>> {
     let endpoint = client_from_string(reactor.clone(), description)?;
     let service = ClientService::builder(
         endpoint,
-        Factory::for_protocol(|| LineReceiver::new(Printer)),
+        Factory::for_protocol(|| {
+            LineReceiver::new(Printer)
+                .with_delimiter("\n")
+                .expect("\"\\n\" is a delimiter: it is not empty")
+        }),
     )
     .clock(Rc::new(reactor.clone()))
     .retry_policy(backoff_policy(

@@ -1,5 +1,7 @@
 //! The chat example end to end over loopback: two peers (plain std sockets,
-//! as any client in another language would be) join, rename, talk, leave.
+//! as any client in another language would be) join, rename, talk, leave;
+//! one ends its lines with `\r\n` (telnet, Twisted), the other with `\n`
+//! (`nc`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -10,10 +12,11 @@ use std::time::{Duration, Instant};
 use torsion_examples::ChatFactory;
 use torsion_reactor::{Reactor, ReactorTcp};
 
-/// A peer: sends its script, one line at a time, after the lines it waits
-/// for arrive; returns everything it read.
+/// A peer: sends its script, one line at a time, each ended by `eol`,
+/// after the lines it waits for arrive; returns everything it read.
 fn peer(
     port: u16,
+    eol: &'static str,
     script: Vec<(&'static str, Option<&'static str>)>,
     ready: mpsc::Sender<()>,
 ) -> Vec<String> {
@@ -27,6 +30,12 @@ fn peer(
     let mut read_line = |seen: &mut Vec<String>| {
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
+        // The server ends every line with exactly one CRLF, whatever the
+        // peer's line ends were (no `\r` of theirs carried into a line).
+        assert!(
+            line.ends_with("\r\n") && !line.ends_with("\r\r\n"),
+            "{line:?}"
+        );
         let line = line.trim_end().to_string();
         seen.push(line.clone());
         line
@@ -36,7 +45,7 @@ fn peer(
     for (wait_for, send) in script {
         while !read_line(&mut seen).contains(wait_for) {}
         if let Some(send) = send {
-            writer.write_all(format!("{send}\r\n").as_bytes()).unwrap();
+            writer.write_all(format!("{send}{eol}").as_bytes()).unwrap();
         }
     }
     seen
@@ -58,6 +67,7 @@ fn two_peers_join_rename_talk_and_leave() {
     let alice = std::thread::spawn(move || {
         peer(
             port,
+            "\r\n",
             vec![
                 ("joined", Some("/nick alice")),
                 ("is now bob", Some("hi bob")),
@@ -75,6 +85,7 @@ fn two_peers_join_rename_talk_and_leave() {
     let bob = std::thread::spawn(move || {
         peer(
             port,
+            "\n",
             vec![
                 ("is now alice", Some("/nick bob")),
                 ("<alice> hi bob", Some("hello alice")),
