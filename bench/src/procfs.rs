@@ -1,4 +1,5 @@
-//! What `/proc/<pid>` tells about a server: CPU seconds and memory.
+//! What `/proc/<pid>` tells about a server: CPU seconds, how often its
+//! threads blocked, and memory.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -22,6 +23,29 @@ pub(crate) fn cpu_seconds(pid: u32) -> io::Result<f64> {
     let total = ticks(11)? + ticks(12)?;
     let per_second = rustix::param::clock_ticks_per_second();
     Ok(total as f64 / per_second as f64)
+}
+
+/// How many times the threads of `pid` have blocked so far (voluntary
+/// context switches, summed over `/proc/<pid>/task/*/status`): for an
+/// event loop, the waits in `epoll_wait` that found nothing ready.
+pub(crate) fn sleeps(pid: u32) -> io::Result<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let status = match std::fs::read_to_string(task?.path().join("status")) {
+            Ok(status) => status,
+            // A thread that ended between the listing and the read.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        total += status
+            .lines()
+            .find_map(|line| line.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|count| count.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                io::Error::other(format!("no voluntary_ctxt_switches in a task of {pid}"))
+            })?;
+    }
+    Ok(total)
 }
 
 /// Resident memory of `pid`, now and at its peak, in KiB.
@@ -52,6 +76,17 @@ pub(crate) struct Window {
     pid: u32,
     started: Instant,
     cpu_at_start: f64,
+    sleeps_at_start: u64,
+}
+
+/// What a closed [`Window`] measured.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Measured {
+    pub(crate) elapsed: Duration,
+    /// Server CPU seconds.
+    pub(crate) cpu: f64,
+    /// Times the server's threads blocked ([`sleeps`]).
+    pub(crate) sleeps: u64,
 }
 
 impl Window {
@@ -59,14 +94,19 @@ impl Window {
         Ok(Window {
             pid,
             cpu_at_start: cpu_seconds(pid)?,
+            sleeps_at_start: sleeps(pid)?,
             started: Instant::now(),
         })
     }
 
-    /// Wall time and server CPU seconds since [`Window::open`].
-    pub(crate) fn close(self) -> io::Result<(Duration, f64)> {
+    /// Wall time, server CPU seconds and server sleeps since
+    /// [`Window::open`].
+    pub(crate) fn close(self) -> io::Result<Measured> {
         let elapsed = self.started.elapsed();
-        let cpu = cpu_seconds(self.pid)? - self.cpu_at_start;
-        Ok((elapsed, cpu))
+        Ok(Measured {
+            elapsed,
+            cpu: cpu_seconds(self.pid)? - self.cpu_at_start,
+            sleeps: sleeps(self.pid)?.saturating_sub(self.sleeps_at_start),
+        })
     }
 }

@@ -67,7 +67,7 @@ pub(super) fn run(
             outcome.ops += ops;
             outcome.latencies_ns.extend(latencies);
         }
-        (outcome.elapsed, outcome.cpu) = closed?;
+        outcome.record(closed?);
         Ok(outcome)
     })
 }

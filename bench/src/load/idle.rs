@@ -42,15 +42,15 @@ pub(super) fn run(addr: SocketAddr, pid: u32, config: &Config) -> io::Result<Out
         }
         answered += 1;
     }
-    let (elapsed, cpu) = window.close()?;
+    let measured = window.close()?;
     let after = procfs::memory(pid)?;
     let growth = after.rss_kib.saturating_sub(before.rss_kib) * 1024;
     drop(streams);
-    Ok(Outcome {
+    let mut outcome = Outcome {
         ops: answered,
-        elapsed,
-        cpu,
-        latencies_ns: Vec::new(),
         bytes_per_conn: Some(growth as f64 / config.idle_conns as f64),
-    })
+        ..Outcome::default()
+    };
+    outcome.record(measured);
+    Ok(outcome)
 }

@@ -168,7 +168,8 @@ impl Scenario {
                  to spare, so the rate need not grow). Small messages make this the hard case: \
                  per-wakeup costs (epoll_wait, the context switch) are shared by fewer events \
                  when the same load is split, and on a machine with fewer cores than server \
-                 threads plus the load generator, the threads also preempt each other."
+                 threads plus the load generator, the threads also preempt each other \
+                 (\"per wakeup\" under Beyond one core shows how much work each wakeup found)."
             ),
             Scenario::PingPong50PerCoreOneCpu => "pingpong50-per-core with every thread of the \
                 server (1 or 2) pinned to CPU 0 and the load generator to CPU 1: one reactor and \
@@ -205,10 +206,21 @@ pub(crate) struct Outcome {
     pub(crate) elapsed: Duration,
     /// Server CPU seconds inside the window.
     pub(crate) cpu: f64,
+    /// Times the server's threads blocked inside the window.
+    pub(crate) sleeps: u64,
     /// Per-operation latencies in nanoseconds (empty if not measured).
     pub(crate) latencies_ns: Vec<u32>,
     /// Server RSS growth per connection, in bytes (idle only).
     pub(crate) bytes_per_conn: Option<f64>,
+}
+
+impl Outcome {
+    /// Takes the window's wall time, server CPU and server sleeps.
+    fn record(&mut self, measured: crate::procfs::Measured) {
+        self.elapsed = measured.elapsed;
+        self.cpu = measured.cpu;
+        self.sleeps = measured.sleeps;
+    }
 }
 
 /// Runs `scenario` against the server at `port` (process `pid`).
@@ -229,14 +241,14 @@ pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> i
 
 /// Polls `poll` for the warm-up and then the measured seconds of `config`,
 /// handing each event to `on_event` with whether the measured window is
-/// open; returns the window's wall time and server (`pid`) CPU seconds.
+/// open; returns what the window measured of the server (`pid`).
 fn measured_loop(
     poll: &mut mio::Poll,
     events: &mut mio::Events,
     pid: u32,
     config: &Config,
     mut on_event: impl FnMut(&mio::event::Event, bool) -> io::Result<()>,
-) -> io::Result<(Duration, f64)> {
+) -> io::Result<crate::procfs::Measured> {
     let measure_from = std::time::Instant::now() + config.warmup;
     let end = measure_from + config.seconds;
     let mut window = None;

@@ -86,7 +86,7 @@ pub(super) fn run(
     }
     let mut outcome = Outcome::default();
     outcome.latencies_ns.reserve(1 << 20);
-    (outcome.elapsed, outcome.cpu) =
+    let measured =
         super::measured_loop(&mut poll, &mut events, pid, config, |event, measuring| {
             let client = &mut clients[event.token().0];
             if let Some(latency) = client.receive()? {
@@ -98,5 +98,6 @@ pub(super) fn run(
             }
             Ok(())
         })?;
+    outcome.record(measured);
     Ok(outcome)
 }

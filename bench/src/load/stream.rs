@@ -113,7 +113,7 @@ pub(super) fn run(
         });
     }
     let mut outcome = Outcome::default();
-    (outcome.elapsed, outcome.cpu) =
+    let measured =
         super::measured_loop(&mut poll, &mut events, pid, config, |event, measuring| {
             let flow = &mut flows[event.token().0];
             let checked = flow.read(&pattern, &mut buffer)?;
@@ -122,5 +122,6 @@ pub(super) fn run(
             }
             flow.write(&pattern)
         })?;
+    outcome.record(measured);
     Ok(outcome)
 }

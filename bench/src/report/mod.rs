@@ -30,6 +30,12 @@ impl Sample {
         (self.outcome.cpu > 0.0).then(|| self.outcome.ops as f64 / self.outcome.cpu)
     }
 
+    /// Operations (or bytes) per time a server thread blocked: how much
+    /// work each wakeup found.
+    fn per_wakeup(&self) -> Option<f64> {
+        (self.outcome.sleeps > 0).then(|| self.outcome.ops as f64 / self.outcome.sleeps as f64)
+    }
+
     /// The `q` quantile of latency, in microseconds.
     fn latency_us(&self, q: f64) -> Option<f64> {
         let mut l = self.outcome.latencies_ns.clone();
@@ -87,6 +93,8 @@ struct Row {
     p99_us: Option<f64>,
     cpu: Option<f64>,
     efficiency: Option<f64>,
+    /// Operations (or bytes) per server wakeup.
+    per_wakeup: Option<f64>,
     peak_kib: Option<f64>,
     bytes_per_conn: Option<f64>,
     /// Rate over mio's and over tokio's, round by round.
@@ -148,6 +156,7 @@ impl Summary {
                     p99_us: of(&|s| s.latency_us(0.99)),
                     cpu: of(&|s| Some(s.outcome.cpu)),
                     efficiency: of(&|s| s.efficiency()),
+                    per_wakeup: of(&|s| s.per_wakeup()),
                     peak_kib: of(&|s| Some(s.memory.peak_kib as f64)),
                     bytes_per_conn: of(&|s| s.outcome.bytes_per_conn),
                     rate_vs: BASELINES.map(|b| ratio(b, &|s| Some(s.rate()))),

@@ -76,13 +76,14 @@ fn cells(row: &Row) -> Vec<String> {
 }
 
 /// The columns of the one-reactor-against-several table.
-const PER_CORE_HEADER: [&str; 8] = [
+const PER_CORE_HEADER: [&str; 9] = [
     "scenario",
     "server",
     "threads",
     "rate",
     "server CPU s",
     "per CPU-s",
+    "per wakeup",
     "rate ×1 thread",
     "per CPU-s ×1 thread",
 ];
@@ -106,6 +107,11 @@ impl Summary {
                     rate(row.scenario.unit(), row.rate),
                     row.cpu.map_or("-".to_string(), |c| format!("{c:.2}")),
                     per_cpu(row),
+                    match (row.scenario.unit(), row.per_wakeup) {
+                        (_, None) => "-".to_string(),
+                        (Unit::Ops, Some(v)) => format!("{v:.1}"),
+                        (Unit::Bytes, Some(v)) => format!("{:.0} KiB", v / 1024.0),
+                    },
                     ratio(row.vs_one_thread[0]),
                     ratio(row.vs_one_thread[1]),
                 ]
@@ -164,9 +170,9 @@ impl Summary {
             for row in &per_core {
                 let _ = writeln!(
                     out,
-                    "  {:<27} {:<16} {} thread(s)  {:>12}  CPU {:>5} s  {:>7}/CPU-s  rate ×1 {}  \
-                     per CPU-s ×1 {}",
-                    row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7]
+                    "  {:<27} {:<16} {} thread(s)  {:>12}  CPU {:>5} s  {:>8}/CPU-s  \
+                     {:>7}/wakeup  rate ×1 {}  per CPU-s ×1 {}",
+                    row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8]
                 );
             }
         }
@@ -273,7 +279,10 @@ impl Summary {
                  loop on {PER_CORE_REACTORS} threads against 1, under the same load; ratios are \
                  each server's figure over its own on one thread, medians of the round-by-round \
                  ratios. The mio rows are the control: what the same split costs a raw event \
-                 loop on this machine.\n"
+                 loop on this machine. \"per wakeup\" is operations (KiB for stream) per time a \
+                 server thread blocked waiting for events (voluntary context switches of all \
+                 its threads, from `/proc/<pid>/task/*/status`): how much work each wakeup \
+                 found, and so how far each wakeup's fixed cost is shared.\n"
             );
             out += &markdown_table(&PER_CORE_HEADER, &per_core, 2);
         }
