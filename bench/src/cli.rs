@@ -17,7 +17,7 @@ and the mio loop on 2 threads with 1 as the control.
 options:
   --seconds S        measured seconds per scenario run (default 3)
   --warmup S         load before measuring starts (default 0.3)
-  --rounds N         interleaved rounds (default 3)
+  --rounds N         interleaved rounds (default 5)
   --scenarios LIST   comma-separated, from: pingpong1, pingpong1-same-cpu,
                      pingpong1-two-cpus, pingpong50, stream, churn, idle,
                      pingpong50-per-core, pingpong50-per-core-one-cpu,
@@ -117,7 +117,7 @@ fn parse_all(args: &[String]) -> Result<Options, String> {
             warmup: Duration::from_millis(300),
             idle_conns: 10_000,
         },
-        rounds: 3,
+        rounds: 5,
         scenarios: Scenario::ALL.to_vec(),
         servers: ServerKind::ALL.to_vec(),
         pin: None,
