@@ -15,8 +15,10 @@ the *-per-core scenarios compare Torsion on 2 reactors (run_per_core) with 1,
 and the mio loop on 2 threads with 1 as the control.
 
 options:
-  --seconds S        measured seconds per scenario run (default 3)
-  --warmup S         load before measuring starts (default 0.3)
+  --seconds S        measured seconds per server and round (default 3)
+  --slices N         cut into N slices, taken in turn with the other
+                     servers of the round (default 6; idle: always 1)
+  --warmup S         load before each slice's measuring starts (default 0.1)
   --rounds N         interleaved rounds (default 5)
   --scenarios LIST   comma-separated, from: pingpong1, pingpong1-same-cpu,
                      pingpong1-two-cpus, pingpong50, stream, churn, idle,
@@ -38,6 +40,9 @@ options:
 pub(crate) struct Options {
     pub(crate) config: Config,
     pub(crate) rounds: usize,
+    /// Slices each server's measured seconds are cut into, in turn with
+    /// the other servers' of the round.
+    pub(crate) slices: usize,
     pub(crate) scenarios: Vec<Scenario>,
     pub(crate) servers: Vec<ServerKind>,
     /// (server CPU, load generator CPU).
@@ -114,10 +119,11 @@ fn parse_all(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
         config: Config {
             seconds: Duration::from_secs(3),
-            warmup: Duration::from_millis(300),
+            warmup: Duration::from_millis(100),
             idle_conns: 10_000,
         },
         rounds: 5,
+        slices: 6,
         scenarios: Scenario::ALL.to_vec(),
         servers: ServerKind::ALL.to_vec(),
         pin: None,
@@ -135,6 +141,7 @@ fn parse_all(args: &[String]) -> Result<Options, String> {
             "--seconds" => options.config.seconds = seconds(value()?)?,
             "--warmup" => options.config.warmup = seconds(value()?)?,
             "--rounds" => options.rounds = count(value()?)?,
+            "--slices" => options.slices = count(value()?)?,
             "--idle-conns" => options.config.idle_conns = count(value()?)?,
             "--scenarios" => options.scenarios = list(value()?, Scenario::parse)?,
             "--servers" => options.servers = list(value()?, ServerKind::parse)?,

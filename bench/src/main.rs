@@ -11,10 +11,11 @@
 //! Each server runs in a process of its own (this binary, re-executed as
 //! `torsion-bench serve KIND PORT [CPU]`), so its CPU seconds and memory are
 //! read from `/proc/<pid>` apart from the load generator's. Scenarios run in
-//! interleaved rounds: in each round every scenario runs against every
-//! server back to back (the starting server rotates from round to round),
-//! and the table shows medians over the rounds, with ratios taken round by
-//! round, so slow drifts of a shared machine cancel out.
+//! interleaved rounds: in each round every scenario runs against a fresh
+//! process of every server, their measured seconds cut into short slices
+//! taken in turn (the starting server rotates from round to round), and the
+//! table shows medians over the rounds, with ratios taken round by round, so
+//! drifts and bursts of a shared machine land on every server alike.
 
 mod cli;
 mod load;
@@ -26,7 +27,7 @@ use std::io;
 use std::process::ExitCode;
 
 use cli::{Command, Options};
-use load::Scenario;
+use load::{Config, Outcome, Scenario};
 use report::{Run, Sample};
 use server::{ServerKind, ServerProcess};
 
@@ -66,9 +67,10 @@ fn all(options: &Options) -> io::Result<bool> {
     for round in 0..options.rounds {
         for &scenario in &options.scenarios {
             let servers = scenario.servers(&options.servers);
-            for k in 0..servers.len() {
-                let kind = servers[(k + round) % servers.len()];
-                let result = measure(scenario, kind, options);
+            let order: Vec<ServerKind> = (0..servers.len())
+                .map(|k| servers[(k + round) % servers.len()])
+                .collect();
+            for (kind, result) in order.iter().zip(measure_round(scenario, &order, options)) {
                 match &result {
                     Ok(sample) => eprintln!(
                         "round {}/{} {:<10} {:<7} {}",
@@ -89,7 +91,7 @@ fn all(options: &Options) -> io::Result<bool> {
                 runs.push(Run {
                     round,
                     scenario,
-                    server: kind,
+                    server: *kind,
                     result: result.map_err(|e| e.to_string()),
                 });
             }
@@ -105,25 +107,75 @@ fn all(options: &Options) -> io::Result<bool> {
     Ok(ok)
 }
 
-/// One scenario against one freshly started server.
-fn measure(scenario: Scenario, kind: ServerKind, options: &Options) -> io::Result<Sample> {
+/// One round of `scenario`: a fresh server process of each kind in
+/// `order`, all started at once, then the measured seconds cut into
+/// `options.slices` slices taken in turn (server 1, 2, 3, 1, 2, 3...), so
+/// a burst of load from elsewhere on a shared machine lands on every
+/// server alike. The idle scenario, which is one-shot, has one slice.
+/// Returns each server's slices added up, in `order`.
+fn measure_round(
+    scenario: Scenario,
+    order: &[ServerKind],
+    options: &Options,
+) -> Vec<io::Result<Sample>> {
     let pins = scenario.pins().or(options.pin);
-    let server = ServerProcess::spawn(kind, pins.map(|(server, _)| server))?;
+    let mut servers: Vec<io::Result<(ServerProcess, Outcome)>> = order
+        .iter()
+        .map(|&kind| {
+            ServerProcess::spawn(kind, pins.map(|(server, _)| server))
+                .map(|server| (server, Outcome::default()))
+        })
+        .collect();
+    let slices = if scenario == Scenario::Idle {
+        1
+    } else {
+        options.slices
+    };
+    let config = Config {
+        seconds: options.config.seconds / u32::try_from(slices).unwrap_or(u32::MAX),
+        ..options.config
+    };
+    for _ in 0..slices {
+        for entry in &mut servers {
+            let Ok((server, total)) = entry else {
+                continue;
+            };
+            match run_load(scenario, server, pins, &config) {
+                Ok(outcome) => total.add(outcome),
+                Err(e) => *entry = Err(e),
+            }
+        }
+    }
+    servers
+        .into_iter()
+        .map(|entry| {
+            let (server, outcome) = entry?;
+            let memory = procfs::memory(server.pid())?;
+            Ok(Sample { outcome, memory })
+        })
+        .collect()
+}
+
+/// One slice of `scenario`'s load against `server`.
+fn run_load(
+    scenario: Scenario,
+    server: &ServerProcess,
+    pins: Option<(usize, usize)>,
+    config: &Config,
+) -> io::Result<Outcome> {
     // The load runs on a thread of its own so its pin (inherited by the
-    // threads it starts) ends with the run.
-    let outcome = std::thread::scope(|scope| {
+    // threads it starts) ends with the slice.
+    std::thread::scope(|scope| {
         scope
             .spawn(|| {
                 if let Some((_, client)) = pins {
                     pin_to(client)?;
                 }
-                load::run(scenario, server.port(), server.pid(), &options.config)
+                load::run(scenario, server.port(), server.pid(), config)
             })
             .join()
             .map_err(|_| io::Error::other("the load generator panicked"))?
-    })?;
-    let memory = procfs::memory(server.pid())?;
-    Ok(Sample { outcome, memory })
+    })
 }
 
 /// Keeps the calling thread (and threads it starts later) on `cpu`.

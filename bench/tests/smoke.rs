@@ -16,6 +16,8 @@ fn short_run(args: &[&str]) -> String {
             "0.05",
             "--rounds",
             "1",
+            "--slices",
+            "2",
         ])
         .args(args)
         .arg("--markdown")

@@ -215,6 +215,19 @@ pub(crate) struct Outcome {
 }
 
 impl Outcome {
+    /// Adds `slice`, another measured stretch of the same scenario against
+    /// the same server.
+    pub(crate) fn add(&mut self, slice: Outcome) {
+        self.ops += slice.ops;
+        self.elapsed += slice.elapsed;
+        self.cpu += slice.cpu;
+        self.sleeps += slice.sleeps;
+        self.latencies_ns.extend(slice.latencies_ns);
+        if slice.bytes_per_conn.is_some() {
+            self.bytes_per_conn = slice.bytes_per_conn;
+        }
+    }
+
     /// Takes the window's wall time, server CPU and server sleeps.
     fn record(&mut self, measured: crate::procfs::Measured) {
         self.elapsed = measured.elapsed;

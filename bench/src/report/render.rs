@@ -209,22 +209,27 @@ impl Summary {
         }
         out += "\nThe machine is shared and noisy (other work runs on the same cores), so \
             absolute numbers move from run to run; the ratios, taken round by round between \
-            servers run back to back, are the figures to read.\n\n";
+            servers measured in alternating slices, are the figures to read.\n\n";
         out += "## Method\n\n";
         let _ = writeln!(
             out,
-            "- {} interleaved rounds; in each, every scenario runs against every server back to \
-             back (the first server rotates from round to round). Each run starts a fresh server \
-             process: this binary re-executed as `torsion-bench serve KIND PORT`.",
-            self.rounds
+            "- {} interleaved rounds. In each, for every scenario, a fresh server process of \
+             each kind is started (this binary re-executed as `torsion-bench serve KIND PORT`), \
+             and each server's {:.1} measured seconds are cut into {} slices taken in turn \
+             (server 1, 2, 3, 1, 2, 3...; the first server rotates from round to round), so a \
+             burst of other work on the shared machine lands on every server alike. The idle \
+             scenario, one-shot, has one slice.",
+            self.rounds,
+            options.config.seconds.as_secs_f64(),
+            options.slices
         );
         let _ = writeln!(
             out,
-            "- Each timed run: {:.1} s of warm-up load, then {:.1} s measured. Server CPU seconds \
-             (user + system, from `/proc/<pid>/stat`, in clock ticks) cover the measured \
-             stretch only; peak RSS is the server's `VmHWM` at the end of the run.",
-            options.config.warmup.as_secs_f64(),
-            options.config.seconds.as_secs_f64()
+            "- Each slice: new connections, {:.2} s of warm-up load, then the measured stretch; \
+             a server's figures for the round add its slices up. Server CPU seconds (user + \
+             system, all threads, from `/proc/<pid>/stat`, in clock ticks) cover the measured \
+             stretches only; peak RSS is the server's `VmHWM` at the end of the round.",
+            options.config.warmup.as_secs_f64()
         );
         let pinning = match options.pin {
             None => "not pinned to CPUs (the scheduler places them)".to_string(),
