@@ -226,9 +226,11 @@ impl Summary {
         let _ = writeln!(
             out,
             "- Each slice: new connections, {:.2} s of warm-up load, then the measured stretch; \
-             a server's figures for the round add its slices up. Server CPU seconds (user + \
-             system, all threads, from `/proc/<pid>/stat`, in clock ticks) cover the measured \
-             stretches only; peak RSS is the server's `VmHWM` at the end of the round.",
+             a server's figures for the round add its slices up. Server CPU seconds (all \
+             threads: the scheduler's nanosecond run time, `se.sum_exec_runtime` in \
+             `/proc/<pid>/task/*/sched`, or clock ticks from `/proc/<pid>/stat` on kernels \
+             without it) cover the measured stretches only; peak RSS is the server's `VmHWM` \
+             at the end of the round.",
             options.config.warmup.as_secs_f64()
         );
         let pinning = match options.pin {
