@@ -68,13 +68,13 @@ thread_local! {
 /// # Cost
 ///
 /// The reactors share nothing, so the split adds no per-operation work of
-/// Torsion's own: in `torsion-bench`'s per-core scenarios two reactors do
-/// 0.97x one reactor's operations per CPU-second on the same CPU budget,
-/// and 1.00x when streaming (see `BENCHMARKS.md`). What the split can cost
-/// is the kernel's and the scheduler's: with small messages, each reactor
-/// wakes for fewer events at a time, and on a machine with fewer cores
-/// than reactors plus everything else that runs, the threads preempt each
-/// other. Give each reactor a core of its own (`n` at most the cores left
+/// Torsion's own: in `torsion-bench`'s per-core scenarios two reactors
+/// stay within 3% of one reactor's operations per CPU-second, both on the
+/// same CPU budget and when streaming (see `BENCHMARKS.md`). What the split
+/// can cost is the kernel's and the scheduler's: with small messages, each
+/// reactor wakes for fewer events at a time, and on a machine with fewer
+/// cores than reactors plus everything else that runs, the threads preempt
+/// each other. Give each reactor a core of its own (`n` at most the cores left
 /// to the server).
 ///
 /// # Errors
