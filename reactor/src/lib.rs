@@ -89,6 +89,7 @@ mod protocol;
 pub mod task;
 mod threads;
 mod time;
+mod transport_core;
 
 pub use address::Address;
 pub use defer::{
@@ -98,8 +99,12 @@ pub use defer::{
 pub use executor::{LocalExecutor, LocalFuture, LocalSpawn};
 pub use failure::{log_failure, Failure};
 pub use interfaces::*;
-pub use mio_reactor::{Reactor, ThreadError, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
+pub use mio_reactor::{Reactor, ThreadError};
 pub use per_core::{run_per_core, CoreFailure, CoreSetup, PerCore, PerCoreError, SetupError};
 pub use protocol::{Factory, PortCounter, ProtocolWrapper, WrapperHooks};
 pub use threads::{thread_channel, ThreadCalls, ThreadHandle};
 pub use time::{DelayedCall, TimerId, TimerQueue, Timers};
+pub use transport_core::{
+    CloseReason, Closing, Effects, ProducerCall, TransportCore, WriteSide, DEFAULT_HIGH_WATER,
+    DEFAULT_LOW_WATER,
+};

@@ -1,7 +1,6 @@
 //! [`Connection`]: one TCP or UNIX stream and its transport.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
@@ -18,12 +17,8 @@ use crate::interfaces::{
     Consumer, Producer, ProducerRef, ProtocolRef, PushProducer, TcpTransport, Transport,
     TransportRef, UnixTransport,
 };
+use crate::transport_core::{ProducerCall, TransportCore, WriteSide};
 use crate::{Address, Failure};
-
-/// Default high-water mark: past it a streaming producer is paused.
-pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
-/// Default low-water mark: at or below it a paused producer is resumed.
-pub const DEFAULT_LOW_WATER: usize = 16 * 1024;
 
 /// Reads handled per readiness event before yielding to other connections.
 const READS_PER_TURN: usize = 16;
@@ -31,23 +26,14 @@ const READS_PER_TURN: usize = 16;
 /// Told when the connection ends (a connector's `client_connection_lost`).
 pub(crate) type OnClose = Box<dyn FnOnce(Failure)>;
 
+/// The transport's state: the shared sans-I/O core plus what only a socket
+/// has.
 #[derive(Default)]
 struct State {
-    write_buf: VecDeque<u8>,
-    want_writable: bool,
-    reading_paused: bool,
+    core: TransportCore,
     /// A read continuation is queued for the next iteration (this
     /// connection used its share); readiness events until then add nothing.
     read_continues: bool,
-    read_eof: bool,
-    disconnecting: bool,
-    aborting: bool,
-    write_shutdown_requested: bool,
-    write_shutdown_done: bool,
-    close_scheduled: bool,
-    closed: bool,
-    producer: Option<ProducerRef>,
-    producer_paused: bool,
     error: Option<io::Error>,
     /// Descriptors to pass with the next bytes written (UNIX only).
     pending_fds: Vec<OwnedFd>,
@@ -66,8 +52,6 @@ pub(crate) struct Connection {
     state: RefCell<State>,
     peer: Address,
     host: Address,
-    high_water: Cell<usize>,
-    low_water: Cell<usize>,
     on_close: RefCell<Option<OnClose>>,
 }
 
@@ -100,8 +84,6 @@ impl Connection {
             state: RefCell::new(State::default()),
             peer,
             host,
-            high_water: Cell::new(DEFAULT_HIGH_WATER),
-            low_water: Cell::new(DEFAULT_LOW_WATER),
             on_close: RefCell::new(on_close),
         });
         let source = connection.clone();
@@ -162,13 +144,8 @@ impl Connection {
         }
     }
 
-    fn set_writable_interest(&self, writable: bool) {
-        let mut state = self.state.borrow_mut();
-        if state.want_writable == writable || state.closed {
-            return;
-        }
-        state.want_writable = writable;
-        drop(state);
+    /// Makes the write interest the core asked for.
+    fn reregister(&self, writable: bool) {
         let interest = if writable {
             Interest::READABLE | Interest::WRITABLE
         } else {
@@ -204,12 +181,12 @@ impl Connection {
                 // abortConnection stops reading): after a panic in
                 // data_received, bytes already in the socket never reach
                 // the protocol.
-                let state = self.state.borrow();
-                if state.closed
-                    || state.disconnecting
-                    || state.aborting
-                    || state.read_eof
-                    || state.reading_paused
+                let core = &self.state.borrow().core;
+                if core.is_closed()
+                    || core.is_disconnecting()
+                    || core.is_aborting()
+                    || core.is_read_eof()
+                    || core.is_reading_paused()
                 {
                     break;
                 }
@@ -260,7 +237,7 @@ impl Connection {
 
     /// The peer shut down its writing side.
     fn read_eof(&self) {
-        self.state.borrow_mut().read_eof = true;
+        self.state.borrow_mut().core.eof_received();
         let half_closeable = self.protocol().is_some_and(|p| {
             p.try_borrow_mut()
                 .is_ok_and(|mut p| p.as_half_closeable().is_some())
@@ -271,7 +248,7 @@ impl Connection {
                     p.read_connection_lost();
                 }
             });
-            if self.state.borrow().write_shutdown_done {
+            if self.state.borrow().core.write_side() == WriteSide::Closed {
                 self.close(Failure::new(ConnectionDone));
             }
         } else {
@@ -284,32 +261,29 @@ impl Connection {
     // ---- writing -------------------------------------------------------
 
     fn buffer(&self, data: &[u8]) {
-        self.state.borrow_mut().write_buf.extend(data);
-        self.set_writable_interest(true);
-        self.check_high_water();
+        let effects = self.state.borrow_mut().core.buffer(data);
+        if let Some(writable) = effects.writable {
+            self.reregister(writable);
+        }
+        if let Some(call) = effects.producer {
+            call.perform();
+        }
     }
 
     fn check_high_water(&self) {
-        let producer = {
-            let mut state = self.state.borrow_mut();
-            match state.producer.clone() {
-                Some(ProducerRef::Push(p))
-                    if !state.producer_paused && state.write_buf.len() > self.high_water.get() =>
-                {
-                    state.producer_paused = true;
-                    Some(p)
-                }
-                _ => None,
-            }
+        let call = {
+            let core = &mut self.state.borrow_mut().core;
+            let backlog = core.buffered();
+            core.pause_if_above_high(backlog)
         };
-        if let Some(producer) = producer {
-            producer.pause_producing();
+        if let Some(call) = call {
+            call.perform();
         }
     }
 
     fn write_error(&self, error: io::Error) {
         let mut state = self.state.borrow_mut();
-        state.write_buf.clear();
+        state.core.discard_buffer();
         state.error = Some(error);
         drop(state);
         self.schedule_close();
@@ -378,7 +352,7 @@ impl Connection {
 
     fn accepting_writes(&self) -> bool {
         let state = self.state.borrow();
-        !(state.closed || state.aborting || state.write_shutdown_requested || state.error.is_some())
+        state.core.accepting_writes() && state.error.is_none()
     }
 
     fn do_write(&self) {
@@ -388,12 +362,12 @@ impl Connection {
             let fds = std::mem::take(&mut self.state.borrow_mut().pending_fds);
             let written = {
                 let state = self.state.borrow();
-                if state.write_buf.is_empty() || state.closed {
+                if state.core.buffered() == 0 || state.core.is_closed() {
                     drop(state);
                     self.state.borrow_mut().pending_fds = fds;
                     break;
                 }
-                let (a, b) = state.write_buf.as_slices();
+                let (a, b) = state.core.slices();
                 let stream = self.stream.borrow();
                 let Some(stream) = stream.as_ref() else {
                     break;
@@ -410,9 +384,7 @@ impl Connection {
             }
             match written {
                 Ok(0) => break,
-                Ok(n) => {
-                    self.state.borrow_mut().write_buf.drain(..n);
-                }
+                Ok(n) => self.state.borrow_mut().core.sink_accepted(n),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
@@ -427,41 +399,15 @@ impl Connection {
     /// What follows a flush: resume the producer, finish a close or a
     /// half-close.
     fn after_write(&self) {
-        let (empty, resume) = {
-            let mut state = self.state.borrow_mut();
-            let len = state.write_buf.len();
-            let resume = match state.producer.clone() {
-                Some(push @ ProducerRef::Push(_))
-                    if state.producer_paused && len <= self.low_water.get() =>
-                {
-                    state.producer_paused = false;
-                    Some(push)
-                }
-                Some(pull @ ProducerRef::Pull(_)) if len == 0 => Some(pull),
-                _ => None,
-            };
-            (len == 0, resume)
-        };
-        if empty {
-            self.set_writable_interest(false);
+        let effects = self.state.borrow_mut().core.flushed();
+        if let Some(writable) = effects.writable {
+            self.reregister(writable);
         }
-        if let Some(producer) = resume {
-            producer.resume_producing();
-            return;
-        }
-        if !empty {
-            return;
-        }
-        let (close, shut_write) = {
-            let state = self.state.borrow();
-            (
-                state.disconnecting && state.producer.is_none(),
-                state.write_shutdown_requested && !state.write_shutdown_done,
-            )
-        };
-        if close {
-            self.close(Failure::new(ConnectionDone));
-        } else if shut_write {
+        if let Some(call) = effects.producer {
+            call.perform();
+        } else if let Some(reason) = effects.close {
+            self.close(reason.failure());
+        } else if effects.shutdown_write {
             self.shutdown_write();
         }
     }
@@ -470,36 +416,29 @@ impl Connection {
         if let Some(stream) = self.stream.borrow().as_ref() {
             let _ = stream.shutdown(Shutdown::Write);
         }
-        let both = {
-            let mut state = self.state.borrow_mut();
-            state.write_shutdown_done = true;
-            state.read_eof
-        };
+        let effects = self.state.borrow_mut().core.write_shut();
         self.with_protocol("write_connection_lost", |p| {
             if let Some(p) = p.as_half_closeable() {
                 p.write_connection_lost();
             }
         });
-        if both {
-            self.close(Failure::new(ConnectionDone));
+        if let Some(reason) = effects.close {
+            self.close(reason.failure());
         }
     }
 
     // ---- closing -------------------------------------------------------
 
     fn schedule_close(&self) {
-        let mut state = self.state.borrow_mut();
-        if state.close_scheduled || state.closed {
+        if !self.state.borrow_mut().core.schedule_close() {
             return;
         }
-        state.close_scheduled = true;
-        drop(state);
         self.soon(|me| {
             let failure = {
                 let mut state = me.state.borrow_mut();
                 if let Some(error) = state.error.take() {
                     Failure::new(ConnectionLost::from_io(error))
-                } else if state.aborting {
+                } else if state.core.is_aborting() {
                     Failure::new(ConnectionAborted)
                 } else {
                     Failure::new(ConnectionDone)
@@ -510,11 +449,9 @@ impl Connection {
     }
 
     fn abort_with(&self, reason: Failure) {
-        {
-            let mut state = self.state.borrow_mut();
-            state.aborting = true;
-            state.write_buf.clear();
-        }
+        // The core's own close reason is replaced by `reason`; the close
+        // is scheduled even if one is already (a second one does nothing).
+        let _ = self.state.borrow_mut().core.abort();
         let me = self.me.upgrade();
         if let (Some(reactor), Some(me)) = (self.reactor(), me) {
             reactor.soon(move || me.close(reason));
@@ -524,15 +461,16 @@ impl Connection {
     /// Ends the connection: closes the socket, stops the producer, tells the
     /// protocol (once), and lets it go.
     pub(crate) fn close(&self, reason: Failure) {
-        let (producer, aborting) = {
-            let mut state = self.state.borrow_mut();
-            if state.closed {
-                return;
-            }
-            state.closed = true;
-            state.write_buf = VecDeque::new();
-            (state.producer.take(), state.aborting)
+        let closing = {
+            let core = &mut self.state.borrow_mut().core;
+            let closing = core.close();
+            core.discard_buffer();
+            closing
         };
+        let Some(closing) = closing else {
+            return;
+        };
+        let (producer, aborting) = (closing.producer, closing.aborting);
         if let Some(mut stream) = self.stream.borrow_mut().take() {
             if aborting {
                 // An abort resets the connection (RST), as Twisted's does.
@@ -576,7 +514,7 @@ impl Consumer for Connection {
         if data.is_empty() || !self.accepting_writes() {
             return;
         }
-        if !self.state.borrow().write_buf.is_empty() {
+        if self.state.borrow().core.buffered() != 0 {
             return self.buffer(data);
         }
         match self.write_now(&[IoSlice::new(data)]) {
@@ -587,39 +525,31 @@ impl Consumer for Connection {
     }
 
     fn register_producer(&self, producer: ProducerRef) -> Result<(), ProducerError> {
-        let mut state = self.state.borrow_mut();
-        if state.producer.is_some() {
-            return Err(ProducerError::AlreadyRegistered);
-        }
-        if state.closed {
-            drop(state);
-            producer.stop_producing();
-            return Ok(());
-        }
-        let pull = !producer.is_streaming();
-        state.producer = Some(producer);
-        state.producer_paused = false;
-        drop(state);
-        if pull {
-            // Asked for its first chunk after the caller returns.
-            self.soon(|me| {
-                let producer = me.state.borrow().producer.clone();
-                if let Some(producer) = producer {
-                    producer.resume_producing();
-                }
-            });
+        let call = self.state.borrow_mut().core.register_producer(producer)?;
+        match call {
+            Some(ProducerCall::Resume(_)) => {
+                // A pull producer is asked for its first chunk after the
+                // caller returns (whichever producer is registered then).
+                self.soon(|me| {
+                    let producer = me.state.borrow().core.producer().cloned();
+                    if let Some(producer) = producer {
+                        producer.resume_producing();
+                    }
+                });
+            }
+            Some(call) => call.perform(),
+            None => {}
         }
         Ok(())
     }
 
     fn unregister_producer(&self) -> Result<(), ProducerError> {
-        let removed = self.state.borrow_mut().producer.take();
-        if removed.is_none() {
-            return Err(ProducerError::NotRegistered);
-        }
+        // Dropped after the borrow is released (its drop may call us).
+        let removed = self.state.borrow_mut().core.unregister_producer();
+        let _removed = removed?;
         // A close waiting for the producer to go can finish now.
         self.soon(|me| {
-            if me.state.borrow().write_buf.is_empty() {
+            if me.state.borrow().core.buffered() == 0 {
                 me.after_write();
             }
         });
@@ -635,11 +565,11 @@ impl Producer for Connection {
 
 impl PushProducer for Connection {
     fn pause_producing(&self) {
-        self.state.borrow_mut().reading_paused = true;
+        self.state.borrow_mut().core.set_reading_paused(true);
     }
 
     fn resume_producing(&self) {
-        let was_paused = std::mem::replace(&mut self.state.borrow_mut().reading_paused, false);
+        let was_paused = self.state.borrow_mut().core.set_reading_paused(false);
         if was_paused {
             // Edge-triggered: readiness seen while paused is not reported
             // again, so read now (after the caller returns), to the end.
@@ -653,7 +583,7 @@ impl Transport for Connection {
         if !self.accepting_writes() {
             return;
         }
-        if !self.state.borrow().write_buf.is_empty() {
+        if self.state.borrow().core.buffered() != 0 {
             for chunk in data {
                 self.buffer(chunk);
             }
@@ -674,43 +604,32 @@ impl Transport for Connection {
     }
 
     fn lose_connection(&self) {
-        let close_now = {
-            let mut state = self.state.borrow_mut();
-            if state.disconnecting || state.closed {
-                return;
-            }
-            state.disconnecting = true;
-            state.write_buf.is_empty() && state.producer.is_none()
-        };
-        if close_now {
+        let effects = self.state.borrow_mut().core.lose_connection();
+        if effects.close.is_some() {
             self.schedule_close();
         }
     }
 
     fn abort_connection(&self) {
-        if self.state.borrow().closed || self.state.borrow().aborting {
-            return;
+        let effects = self.state.borrow_mut().core.abort();
+        if let Some(reason) = effects.close {
+            let me = self.me.upgrade();
+            if let (Some(reactor), Some(me)) = (self.reactor(), me) {
+                reactor.soon(move || me.close(reason.failure()));
+            }
         }
-        self.abort_with(Failure::new(ConnectionAborted));
     }
 
     fn lose_write_connection(&self) {
-        let shut_now = {
-            let mut state = self.state.borrow_mut();
-            if state.write_shutdown_requested || state.closed {
-                return;
-            }
-            state.write_shutdown_requested = true;
-            state.write_buf.is_empty()
-        };
-        if shut_now {
+        let effects = self.state.borrow_mut().core.lose_write_connection();
+        if effects.shutdown_write {
             self.soon(|me| me.shutdown_write());
         }
     }
 
     fn is_disconnecting(&self) -> bool {
-        let state = self.state.borrow();
-        state.disconnecting || state.aborting
+        let core = &self.state.borrow().core;
+        core.is_disconnecting() || core.is_aborting()
     }
 
     fn peer(&self) -> Address {
@@ -776,8 +695,10 @@ impl TcpTransport for Connection {
     }
 
     fn set_write_buffer_limits(&self, high: usize, low: usize) {
-        self.high_water.set(high);
-        self.low_water.set(low.min(high));
+        self.state
+            .borrow_mut()
+            .core
+            .set_water_marks(high, low.min(high));
         self.check_high_water();
     }
 }
@@ -785,7 +706,7 @@ impl TcpTransport for Connection {
 impl UnixTransport for Connection {
     fn send_file_descriptor(&self, descriptor: OwnedFd) -> io::Result<()> {
         let mut state = self.state.borrow_mut();
-        if state.closed || state.aborting {
+        if state.core.is_closed() || state.core.is_aborting() {
             return Err(closed());
         }
         // Sent with the next byte that goes out (a write must follow).
@@ -800,9 +721,9 @@ impl fmt::Debug for Connection {
         f.debug_struct("Connection")
             .field("host", &self.host)
             .field("peer", &self.peer)
-            .field("buffered", &state.write_buf.len())
-            .field("disconnecting", &state.disconnecting)
-            .field("closed", &state.closed)
+            .field("buffered", &state.core.buffered())
+            .field("disconnecting", &state.core.is_disconnecting())
+            .field("closed", &state.core.is_closed())
             .finish()
     }
 }

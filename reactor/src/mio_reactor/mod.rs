@@ -10,6 +10,5 @@ mod stream;
 mod tcp;
 mod unix;
 
-pub use connection::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
 pub use pool::ThreadError;
 pub use reactor::Reactor;

@@ -1,0 +1,569 @@
+//! [`TransportCore`]: the sans-I/O state machine of a stream transport,
+//! shared by the mio connection and the testing crate's fakes.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::error::{ConnectionAborted, ConnectionDone, ProducerError};
+use crate::interfaces::{ProducerRef, PushProducer};
+use crate::Failure;
+
+#[cfg(test)]
+mod tests;
+
+/// Default high-water mark: past it a streaming producer is paused.
+pub const DEFAULT_HIGH_WATER: usize = 64 * 1024;
+/// Default low-water mark: at or below it a paused producer is resumed.
+pub const DEFAULT_LOW_WATER: usize = 16 * 1024;
+
+/// How far a `lose_write_connection` has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteSide {
+    /// Writable.
+    Open,
+    /// `lose_write_connection` was called; the write side is shut once
+    /// everything written before it went out.
+    Closing,
+    /// Shut: the peer was sent its end-of-file.
+    Closed,
+}
+
+/// Why the core says the connection should close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// A clean close: everything written went out (`ConnectionDone`).
+    Done,
+    /// `abort_connection`: unsent bytes were dropped (`ConnectionAborted`).
+    Aborted,
+}
+
+impl CloseReason {
+    /// The failure the protocol's `connection_lost` gets for this reason.
+    pub fn failure(self) -> Failure {
+        match self {
+            CloseReason::Done => Failure::new(ConnectionDone),
+            CloseReason::Aborted => Failure::new(ConnectionAborted),
+        }
+    }
+}
+
+/// A call the owner makes on the registered producer (with no borrow held).
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum ProducerCall {
+    /// The backlog passed the high-water mark: `pause_producing`.
+    Pause(Rc<dyn PushProducer>),
+    /// The backlog drained (to the low-water mark for a streaming
+    /// producer, to nothing for a pull producer), or a pull producer was
+    /// just registered: `resume_producing`.
+    Resume(ProducerRef),
+    /// The producer was registered on (or left on) a closed transport:
+    /// `stop_producing`.
+    Stop(ProducerRef),
+}
+
+impl ProducerCall {
+    /// Makes the call.
+    pub fn perform(self) {
+        match self {
+            ProducerCall::Pause(producer) => producer.pause_producing(),
+            ProducerCall::Resume(producer) => producer.resume_producing(),
+            ProducerCall::Stop(producer) => producer.stop_producing(),
+        }
+    }
+}
+
+impl fmt::Debug for ProducerCall {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ProducerCall::Pause(_) => "Pause",
+            ProducerCall::Resume(_) => "Resume",
+            ProducerCall::Stop(_) => "Stop",
+        })
+    }
+}
+
+/// What the owner of a [`TransportCore`] must do after an event, in field
+/// order: change its write interest, call the producer, shut the write
+/// side, close. The core has made its own state changes already.
+#[must_use = "the owner must perform what the core asks"]
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Ask for writability (`Some(true)`) or stop asking (`Some(false)`).
+    pub writable: Option<bool>,
+    /// Call the producer.
+    pub producer: Option<ProducerCall>,
+    /// Shut the write side now (then tell the core with
+    /// [`write_shut`](TransportCore::write_shut)).
+    pub shutdown_write: bool,
+    /// Close the connection with this reason (then tell the core with
+    /// [`close`](TransportCore::close)).
+    pub close: Option<CloseReason>,
+}
+
+impl Effects {
+    /// Nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.writable.is_none()
+            && self.producer.is_none()
+            && !self.shutdown_write
+            && self.close.is_none()
+    }
+
+    fn close(reason: CloseReason) -> Effects {
+        Effects {
+            close: Some(reason),
+            ..Effects::default()
+        }
+    }
+}
+
+/// What [`TransportCore::close`] hands back to the owner.
+#[derive(Debug)]
+pub struct Closing {
+    /// The registered producer, to be told `stop_producing`.
+    pub producer: Option<ProducerRef>,
+    /// Whether the close is an abort (a real socket resets the connection).
+    pub aborting: bool,
+}
+
+/// The state machine of a stream transport with no I/O in it: the write
+/// buffer, the lifecycle (disconnecting, aborting, half-closed, closed),
+/// the water marks and the registered producer.
+///
+/// Its owner (the mio connection, `torsion_testing`'s `FakeTransport` and
+/// `StringTransport`, and the TLS, UDP, process and stdio transports built
+/// on it) feeds it events: bytes the user wrote and the sink did not take
+/// ([`buffer`](TransportCore::buffer)), bytes the sink accepted
+/// ([`sink_accepted`](TransportCore::sink_accepted) then
+/// [`flushed`](TransportCore::flushed)), the peer's end-of-file,
+/// `lose_connection`, `abort_connection`, `lose_write_connection`,
+/// producer registration. Each returns what the owner must do as
+/// [`Effects`] (or a [`ProducerCall`]); the core never calls user code, so
+/// the owner makes those calls after releasing its `RefCell` borrow
+/// (ARCHITECTURE's re-entrancy rule 2).
+///
+/// The rules, as Twisted's `abstract.FileDescriptor` has them:
+///
+/// * writes are taken until the transport closes, aborts or half-closes
+///   ([`accepting_writes`](TransportCore::accepting_writes));
+/// * `lose_connection` closes with `ConnectionDone` once the buffer is
+///   empty and no producer is registered;
+/// * `abort_connection` drops the buffer and closes with `ConnectionAborted`;
+/// * `lose_write_connection` shuts the write side once the buffer is empty;
+///   the connection closes when both sides are shut;
+/// * a streaming producer is paused when the buffer passes the high-water
+///   mark and resumed when it drains to the low-water mark; a pull
+///   producer is resumed each time the buffer empties.
+///
+/// # Examples
+///
+/// ```
+/// use torsion_reactor::{CloseReason, TransportCore};
+///
+/// let mut core = TransportCore::new();
+/// // The sink took none of it: buffer it and ask for writability.
+/// let effects = core.buffer(b"hello");
+/// assert_eq!(effects.writable, Some(true));
+/// assert!(core.lose_connection().is_empty()); // waits for the flush
+///
+/// let (front, _) = core.slices();
+/// assert_eq!(front, b"hello");
+/// core.sink_accepted(5);
+/// let effects = core.flushed();
+/// assert_eq!(effects.writable, Some(false));
+/// assert_eq!(effects.close, Some(CloseReason::Done));
+/// let closing = core.close().expect("not closed before");
+/// assert!(!closing.aborting);
+/// ```
+pub struct TransportCore {
+    buffer: VecDeque<u8>,
+    want_writable: bool,
+    reading_paused: bool,
+    read_eof: bool,
+    disconnecting: bool,
+    aborting: bool,
+    write_side: WriteSide,
+    close_scheduled: bool,
+    closed: bool,
+    producer: Option<ProducerRef>,
+    producer_paused: bool,
+    high: usize,
+    low: usize,
+}
+
+impl Default for TransportCore {
+    fn default() -> Self {
+        TransportCore::new()
+    }
+}
+
+impl TransportCore {
+    /// An open transport with an empty buffer and the default water marks.
+    pub fn new() -> TransportCore {
+        TransportCore {
+            buffer: VecDeque::new(),
+            want_writable: false,
+            reading_paused: false,
+            read_eof: false,
+            disconnecting: false,
+            aborting: false,
+            write_side: WriteSide::Open,
+            close_scheduled: false,
+            closed: false,
+            producer: None,
+            producer_paused: false,
+            high: DEFAULT_HIGH_WATER,
+            low: DEFAULT_LOW_WATER,
+        }
+    }
+
+    // ---- queries -------------------------------------------------------
+
+    /// Bytes waiting in the write buffer.
+    pub fn buffered(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// The write buffer, front first, as two slices (for a vectored write).
+    pub fn slices(&self) -> (&[u8], &[u8]) {
+        self.buffer.as_slices()
+    }
+
+    /// A copy of the write buffer.
+    pub fn buffer_to_vec(&self) -> Vec<u8> {
+        let (a, b) = self.buffer.as_slices();
+        [a, b].concat()
+    }
+
+    /// Takes the write buffer (as if the sink accepted all of it, without
+    /// the [`flushed`](TransportCore::flushed) step).
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        Vec::from(std::mem::take(&mut self.buffer))
+    }
+
+    /// Drops the write buffer and frees its memory.
+    pub fn discard_buffer(&mut self) {
+        self.buffer = VecDeque::new();
+    }
+
+    /// Whether a write may still be taken: not closed, aborting or
+    /// half-closed.
+    pub fn accepting_writes(&self) -> bool {
+        !(self.closed || self.aborting || self.write_side != WriteSide::Open)
+    }
+
+    /// Whether `lose_connection` was called (or the owner marked it so).
+    pub fn is_disconnecting(&self) -> bool {
+        self.disconnecting
+    }
+
+    /// Whether `abort_connection` was called.
+    pub fn is_aborting(&self) -> bool {
+        self.aborting
+    }
+
+    /// Whether the connection closed ([`close`](TransportCore::close)).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether the peer's end-of-file was received.
+    pub fn is_read_eof(&self) -> bool {
+        self.read_eof
+    }
+
+    /// How far the write side is shut.
+    pub fn write_side(&self) -> WriteSide {
+        self.write_side
+    }
+
+    /// Whether the protocol paused reading.
+    pub fn is_reading_paused(&self) -> bool {
+        self.reading_paused
+    }
+
+    /// The registered producer.
+    pub fn producer(&self) -> Option<&ProducerRef> {
+        self.producer.as_ref()
+    }
+
+    /// Whether the core paused the streaming producer for backlog.
+    pub fn is_producer_paused(&self) -> bool {
+        self.producer_paused
+    }
+
+    /// The `(high, low)` water marks.
+    pub fn water_marks(&self) -> (usize, usize) {
+        (self.high, self.low)
+    }
+
+    /// Whether the core asked its owner for writability.
+    pub fn wants_writable(&self) -> bool {
+        self.want_writable
+    }
+
+    // ---- writing -------------------------------------------------------
+
+    /// Appends `data` to the buffer and nothing else: for owners whose
+    /// sink is pulled (the in-memory pump) rather than waited on.
+    pub fn append(&mut self, data: &[u8]) {
+        self.buffer.extend(data);
+    }
+
+    /// Buffers bytes the user wrote and the sink did not take: asks for
+    /// writability, and pauses a streaming producer past the high-water
+    /// mark.
+    pub fn buffer(&mut self, data: &[u8]) -> Effects {
+        self.buffer.extend(data);
+        Effects {
+            writable: self.set_want_writable(true),
+            producer: self.pause_if_above_high(self.buffer.len()),
+            ..Effects::default()
+        }
+    }
+
+    /// Records a change of write interest; `Some(on)` if the owner must
+    /// make it (never once closed).
+    pub fn set_want_writable(&mut self, on: bool) -> Option<bool> {
+        if self.want_writable == on || self.closed {
+            return None;
+        }
+        self.want_writable = on;
+        Some(on)
+    }
+
+    /// Pauses a running streaming producer if `backlog` (the buffer, plus
+    /// whatever the owner counts as not yet delivered) passes the
+    /// high-water mark.
+    pub fn pause_if_above_high(&mut self, backlog: usize) -> Option<ProducerCall> {
+        match &self.producer {
+            Some(ProducerRef::Push(producer)) if !self.producer_paused && backlog > self.high => {
+                self.producer_paused = true;
+                Some(ProducerCall::Pause(producer.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Resumes the streaming producer the core paused once `backlog` is at
+    /// or below the low-water mark.
+    pub fn resume_if_at_low(&mut self, backlog: usize) -> Option<ProducerCall> {
+        if !self.producer_paused || backlog > self.low {
+            return None;
+        }
+        self.producer_paused = false;
+        self.producer.clone().map(ProducerCall::Resume)
+    }
+
+    /// The sink accepted the first `n` buffered bytes.
+    pub fn sink_accepted(&mut self, n: usize) {
+        self.buffer.drain(..n.min(self.buffer.len()));
+    }
+
+    /// After the sink took what it could: stop asking for writability once
+    /// empty; resume a producer (a paused streaming one at the low-water
+    /// mark, a pull one when empty); otherwise, once empty, finish a
+    /// `lose_connection` (close, if no producer is registered) or a
+    /// `lose_write_connection` (shut the write side).
+    pub fn flushed(&mut self) -> Effects {
+        let len = self.buffer.len();
+        let producer = match &self.producer {
+            Some(push @ ProducerRef::Push(_)) if self.producer_paused && len <= self.low => {
+                self.producer_paused = false;
+                Some(ProducerCall::Resume(push.clone()))
+            }
+            Some(pull @ ProducerRef::Pull(_)) if len == 0 => {
+                Some(ProducerCall::Resume(pull.clone()))
+            }
+            _ => None,
+        };
+        let mut effects = Effects {
+            producer,
+            ..Effects::default()
+        };
+        if len != 0 {
+            return effects;
+        }
+        effects.writable = self.set_want_writable(false);
+        if effects.producer.is_some() {
+            return effects;
+        }
+        if self.disconnecting && self.producer.is_none() {
+            effects.close = Some(CloseReason::Done);
+        } else if self.write_side == WriteSide::Closing {
+            effects.shutdown_write = true;
+        }
+        effects
+    }
+
+    /// Sets the water marks as given (an owner wanting `low <= high`
+    /// clamps first). The owner checks the new high mark with
+    /// [`pause_if_above_high`](TransportCore::pause_if_above_high) if it
+    /// pauses at once.
+    pub fn set_water_marks(&mut self, high: usize, low: usize) {
+        self.high = high;
+        self.low = low;
+    }
+
+    // ---- producers -----------------------------------------------------
+
+    /// Registers `producer`. A pull producer is to be resumed (after the
+    /// caller returns, for a real transport); on a closed transport the
+    /// producer is not kept and is to be stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`ProducerError::AlreadyRegistered`] if one is registered.
+    pub fn register_producer(
+        &mut self,
+        producer: ProducerRef,
+    ) -> Result<Option<ProducerCall>, ProducerError> {
+        if self.producer.is_some() {
+            return Err(ProducerError::AlreadyRegistered);
+        }
+        if self.closed {
+            return Ok(Some(ProducerCall::Stop(producer)));
+        }
+        self.producer_paused = false;
+        let call = match &producer {
+            ProducerRef::Pull(_) => Some(ProducerCall::Resume(producer.clone())),
+            ProducerRef::Push(_) => None,
+        };
+        self.producer = Some(producer);
+        Ok(call)
+    }
+
+    /// Unregisters the producer and returns it. A `lose_connection`
+    /// waiting for it finishes at the next [`flushed`](TransportCore::flushed).
+    ///
+    /// # Errors
+    ///
+    /// [`ProducerError::NotRegistered`] if none is registered.
+    pub fn unregister_producer(&mut self) -> Result<ProducerRef, ProducerError> {
+        self.producer_paused = false;
+        self.producer.take().ok_or(ProducerError::NotRegistered)
+    }
+
+    /// The protocol paused (`true`) or resumed reading; returns whether it
+    /// was paused before.
+    pub fn set_reading_paused(&mut self, paused: bool) -> bool {
+        std::mem::replace(&mut self.reading_paused, paused)
+    }
+
+    // ---- closing -------------------------------------------------------
+
+    /// `lose_connection`: marks the transport disconnecting; closes with
+    /// `ConnectionDone` at once if nothing is buffered and no producer is
+    /// registered (else [`flushed`](TransportCore::flushed) does later).
+    pub fn lose_connection(&mut self) -> Effects {
+        if self.disconnecting || self.closed {
+            return Effects::default();
+        }
+        self.disconnecting = true;
+        if self.buffer.is_empty() && self.producer.is_none() {
+            Effects::close(CloseReason::Done)
+        } else {
+            Effects::default()
+        }
+    }
+
+    /// Marks the transport disconnecting and nothing else: for an owner
+    /// that closes on its own schedule (the in-memory pump).
+    pub fn set_disconnecting(&mut self) {
+        self.disconnecting = true;
+    }
+
+    /// `abort_connection`: drops the buffer and closes with
+    /// `ConnectionAborted`; nothing if aborting already, and no close if
+    /// closed already (the transport still reports itself aborting).
+    pub fn abort(&mut self) -> Effects {
+        if self.aborting {
+            return Effects::default();
+        }
+        self.aborting = true;
+        self.buffer.clear();
+        if self.closed {
+            return Effects::default();
+        }
+        Effects::close(CloseReason::Aborted)
+    }
+
+    /// `lose_write_connection`: the write side shuts once the buffer is
+    /// empty (at once if it is); nothing if closed or already asked.
+    pub fn lose_write_connection(&mut self) -> Effects {
+        if self.write_side != WriteSide::Open || self.closed {
+            return Effects::default();
+        }
+        self.write_side = WriteSide::Closing;
+        Effects {
+            shutdown_write: self.buffer.is_empty(),
+            ..Effects::default()
+        }
+    }
+
+    /// The owner shut the write side: closes with `ConnectionDone` if the
+    /// read side is shut too.
+    pub fn write_shut(&mut self) -> Effects {
+        self.write_side = WriteSide::Closed;
+        if self.read_eof {
+            Effects::close(CloseReason::Done)
+        } else {
+            Effects::default()
+        }
+    }
+
+    /// The peer's end-of-file arrived. Returns whether the write side is
+    /// shut already, i.e. whether a half-closeable protocol's connection
+    /// closes (with `ConnectionDone`) once told `read_connection_lost`.
+    pub fn eof_received(&mut self) -> bool {
+        self.read_eof = true;
+        self.write_side == WriteSide::Closed
+    }
+
+    /// Whether the owner should schedule a close now: `false` if one is
+    /// scheduled already or the connection closed.
+    pub fn schedule_close(&mut self) -> bool {
+        if self.close_scheduled || self.closed {
+            return false;
+        }
+        self.close_scheduled = true;
+        true
+    }
+
+    /// The connection closes: `None` if it had closed already; else the
+    /// producer to stop and whether it is an abort. The buffer is kept
+    /// until [`discard_buffer`](TransportCore::discard_buffer).
+    pub fn close(&mut self) -> Option<Closing> {
+        if self.closed {
+            return None;
+        }
+        self.closed = true;
+        self.producer_paused = false;
+        Some(Closing {
+            producer: self.producer.take(),
+            aborting: self.aborting,
+        })
+    }
+}
+
+impl fmt::Debug for TransportCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TransportCore")
+            .field("buffered", &self.buffer.len())
+            .field("disconnecting", &self.disconnecting)
+            .field("aborting", &self.aborting)
+            .field("write_side", &self.write_side)
+            .field("read_eof", &self.read_eof)
+            .field("closed", &self.closed)
+            .field("reading_paused", &self.reading_paused)
+            .field(
+                "producer",
+                &self.producer.as_ref().map(|p| p.is_streaming()),
+            )
+            .field("producer_paused", &self.producer_paused)
+            .finish()
+    }
+}
