@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 use torsion_reactor::error::{ConnectionDone, ProducerError};
 use torsion_reactor::{
     Address, Consumer, Failure, Producer, ProducerRef, Protocol, PushProducer, TcpTransport,
-    Transport,
+    Transport, TransportCore, WriteSide,
 };
 
 /// The state of a [`StringTransport`] seen as a push producer of incoming data.
@@ -40,6 +40,10 @@ pub enum ProducerState {
 ///   neither calls the protocol, unless built
 ///   [`with_disconnection`](StringTransport::with_disconnection);
 /// * the default peer is `192.168.1.1:54321`, the default host `10.0.0.1:12345`.
+///
+/// Its lifecycle flags and producer slot are the real connection's
+/// [`TransportCore`]; what was written is a record beside it (never sent,
+/// so never buffered, paused for, or dropped on abort).
 ///
 /// # Examples
 ///
@@ -78,10 +82,8 @@ pub enum ProducerState {
 pub struct StringTransport {
     io: RefCell<Vec<u8>>,
     connected: Cell<bool>,
-    disconnecting: Cell<bool>,
-    aborted: Cell<bool>,
-    write_closed: Cell<bool>,
-    producer: RefCell<Option<ProducerRef>>,
+    /// Disconnecting, aborting, the write side and the producer.
+    core: RefCell<TransportCore>,
     producer_state: Cell<ProducerState>,
     host: RefCell<Address>,
     peer: RefCell<Address>,
@@ -112,10 +114,7 @@ impl StringTransport {
         StringTransport {
             io: RefCell::new(Vec::new()),
             connected: Cell::new(true),
-            disconnecting: Cell::new(false),
-            aborted: Cell::new(false),
-            write_closed: Cell::new(false),
-            producer: RefCell::new(None),
+            core: RefCell::new(TransportCore::new()),
             producer_state: Cell::new(ProducerState::Producing),
             host: RefCell::new(default_host()),
             peer: RefCell::new(default_peer()),
@@ -199,25 +198,22 @@ impl StringTransport {
 
     /// Whether `abort_connection` was called (Twisted's `disconnected`).
     pub fn is_aborted(&self) -> bool {
-        self.aborted.get()
+        self.core.borrow().is_aborting()
     }
 
     /// Whether `lose_write_connection` was called.
     pub fn is_write_closed(&self) -> bool {
-        self.write_closed.get()
+        self.core.borrow().write_side() != WriteSide::Open
     }
 
     /// The registered producer.
     pub fn producer(&self) -> Option<ProducerRef> {
-        self.producer.borrow().clone()
+        self.core.borrow().producer().cloned()
     }
 
     /// Whether the registered producer is a push (streaming) one.
     pub fn is_streaming(&self) -> Option<bool> {
-        self.producer
-            .borrow()
-            .as_ref()
-            .map(ProducerRef::is_streaming)
+        self.core.borrow().producer().map(ProducerRef::is_streaming)
     }
 
     /// Whether the protocol paused, resumed or stopped this transport's reading.
@@ -258,7 +254,7 @@ impl StringTransport {
             return;
         }
         assert!(
-            !self.disconnecting.get(),
+            !self.core.borrow().is_disconnecting(),
             "StringTransport::{what} on a disconnecting transport (Twisted raises RuntimeError)"
         );
         assert!(
@@ -274,20 +270,15 @@ impl Consumer for StringTransport {
     }
 
     fn register_producer(&self, producer: ProducerRef) -> Result<(), ProducerError> {
-        let mut slot = self.producer.borrow_mut();
-        if slot.is_some() {
-            return Err(ProducerError::AlreadyRegistered);
-        }
-        *slot = Some(producer);
+        // A recorder never asks a producer for data: the core's call for a
+        // pull producer is not made (and, never closed, it asks no other).
+        let _call = self.core.borrow_mut().register_producer(producer)?;
         Ok(())
     }
 
     fn unregister_producer(&self) -> Result<(), ProducerError> {
-        self.producer
-            .borrow_mut()
-            .take()
-            .map(drop)
-            .ok_or(ProducerError::NotRegistered)
+        let removed = self.core.borrow_mut().unregister_producer();
+        removed.map(drop)
     }
 }
 
@@ -319,7 +310,7 @@ impl Transport for StringTransport {
 
     fn lose_connection(&self) {
         if !self.notify_on_lose {
-            self.disconnecting.set(true);
+            self.core.borrow_mut().set_disconnecting();
             return;
         }
         if self.connected.replace(false) {
@@ -328,16 +319,18 @@ impl Transport for StringTransport {
     }
 
     fn abort_connection(&self) {
-        self.aborted.set(true);
+        // The close the core asks for is `lose_connection`'s to make.
+        let _ = self.core.borrow_mut().abort();
         self.lose_connection();
     }
 
     fn lose_write_connection(&self) {
-        self.write_closed.set(true);
+        // Recorded only: nothing is shut.
+        let _ = self.core.borrow_mut().lose_write_connection();
     }
 
     fn is_disconnecting(&self) -> bool {
-        self.disconnecting.get()
+        self.core.borrow().is_disconnecting()
     }
 
     fn peer(&self) -> Address {
@@ -378,8 +371,8 @@ impl fmt::Debug for StringTransport {
         f.debug_struct("StringTransport")
             .field("written", &self.io.borrow().len())
             .field("connected", &self.connected.get())
-            .field("disconnecting", &self.disconnecting.get())
-            .field("aborted", &self.aborted.get())
+            .field("disconnecting", &self.core.borrow().is_disconnecting())
+            .field("aborted", &self.core.borrow().is_aborting())
             .field("producer_state", &self.producer_state.get())
             .finish()
     }

@@ -6,9 +6,9 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_reactor::{Address, Protocol, ProtocolFactory, ProtocolRef};
+use torsion_reactor::{Address, Protocol, ProtocolFactory, ProtocolRef, WriteSide};
 
-use super::transport::{default_client_address, default_server_address, WriteSide};
+use super::transport::{default_client_address, default_server_address};
 use super::FakeTransport;
 use crate::Clock;
 
@@ -210,16 +210,16 @@ impl fmt::Debug for IoPump {
 fn propagate_close(closer: &FakeTransport, peer: &FakeTransport) -> bool {
     let aborted = {
         let state = closer.state.borrow();
-        if !state.disconnecting || state.disconnected {
+        if !state.core.is_disconnecting() || state.disconnected {
             return false;
         }
-        state.aborted
+        state.core.is_aborting()
     };
     if !peer.can_hear_close() {
         return false;
     }
     closer.state.borrow_mut().disconnected = true;
-    peer.state.borrow_mut().disconnecting = true;
+    peer.state.borrow_mut().core.set_disconnecting();
     if aborted {
         peer.peer_aborted();
     }
@@ -232,14 +232,15 @@ fn propagate_close(closer: &FakeTransport, peer: &FakeTransport) -> bool {
 fn propagate_write_shut(closer: &FakeTransport, peer: &FakeTransport) -> bool {
     {
         let state = closer.state.borrow();
-        if state.write_side != WriteSide::Closing || state.disconnecting {
+        if state.core.write_side() != WriteSide::Closing || state.core.is_disconnecting() {
             return false;
         }
     }
     if !peer.can_hear_close() {
         return false;
     }
-    closer.state.borrow_mut().write_side = WriteSide::Closed;
+    // iosim has no end-of-file of its own to report, so no close follows.
+    let _ = closer.state.borrow_mut().core.write_shut();
     // A real transport calls writeConnectionLost as it shuts the socket;
     // the peer reads the end-of-file after.
     closer.write_connection_lost();

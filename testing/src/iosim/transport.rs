@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use torsion_reactor::error::{ConnectionAborted, ConnectionDone, ConnectionLost, ProducerError};
 use torsion_reactor::{
     Address, Consumer, Failure, Producer, ProducerRef, Protocol, ProtocolRef, PushProducer,
-    TcpTransport, Transport, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER,
+    TcpTransport, Transport, TransportCore, WriteSide,
 };
 
 /// Twisted's `FakeTransport._nextserial`: one counter for every transport in
@@ -29,51 +29,34 @@ pub(crate) fn default_client_address() -> Address {
     Address::Tcp(SocketAddr::from((Ipv4Addr::LOCALHOST, 54321)))
 }
 
-/// How far a `lose_write_connection` has got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum WriteSide {
-    /// Writable.
-    Open,
-    /// `lose_write_connection` was called; the pump has not shut it yet.
-    Closing,
-    /// Shut: the peer was sent its end-of-file.
-    Closed,
-}
-
 /// Everything that changes, behind one `RefCell`. Borrows of it are short
 /// and never span a call into a protocol or a producer.
 pub(crate) struct State {
-    /// Written and not yet pumped (Twisted's `stream`).
-    pub(crate) out: Vec<u8>,
+    /// The transport state the real connection has too: the buffer written
+    /// and not yet pumped (Twisted's `stream`); disconnecting (Twisted's
+    /// `disconnecting`: `lose_connection` or `abort_connection` was called,
+    /// or the peer's close reached us); closed (our protocol got
+    /// `connection_lost`); aborting; the write side; reading paused; the
+    /// producer and the water marks. The pump, not the core's effects,
+    /// decides when a close or a half-close happens.
+    pub(crate) core: TransportCore,
     /// Pumped to us while our reading was paused; delivered on resume.
     pub(crate) inbox: Vec<u8>,
-    /// `lose_connection` or `abort_connection` was called, or the peer's
-    /// close reached us (Twisted's `disconnecting`).
-    pub(crate) disconnecting: bool,
     /// Our close was passed on to the peer (Twisted's `disconnected`).
     pub(crate) disconnected: bool,
-    /// Our protocol got `connection_lost`.
-    pub(crate) lost: bool,
-    /// `abort_connection` was called.
-    pub(crate) aborted: bool,
     /// The reason our protocol gets; `None` means `ConnectionDone`
     /// (Twisted's `disconnectReason`).
     pub(crate) reason: Option<Failure>,
-    pub(crate) write_side: WriteSide,
-    /// Our protocol paused us (we are a push producer of incoming data).
-    pub(crate) reading_paused: bool,
-    pub(crate) producer: Option<ProducerRef>,
-    /// We paused the registered streaming producer (backlog above `high`).
-    pub(crate) producer_paused: bool,
     host: Address,
     peer: Address,
     no_delay: bool,
     keep_alive: bool,
-    high: usize,
-    low: usize,
 }
 
 /// One end of an in-memory connection: Twisted's `iosim.FakeTransport`.
+///
+/// Its state is the real connection's [`TransportCore`], so buffer,
+/// lifecycle and flow control cannot drift from it; the pump decides when.
 ///
 /// What its protocol writes waits in a buffer until an [`IoPump`](crate::IoPump) carries
 /// it to the other end, which hands it to that end's protocol. On its own
@@ -95,9 +78,10 @@ pub(crate) struct State {
 ///   hears of the peer's close or end-of-file only once it has read what
 ///   came before;
 /// * a pull producer gets `resume_producing` when registered and on every
-///   pump step; a streaming one is paused when more than the high-water mark
-///   (default [`DEFAULT_HIGH_WATER`]) is waiting to be read by the peer, and
-///   resumed once the peer has read down to the low-water mark; when this
+///   pump step; a streaming one is paused when more than the high-water
+///   mark (default [`DEFAULT_HIGH_WATER`](torsion_reactor::DEFAULT_HIGH_WATER))
+///   is waiting to be read by the peer, and resumed once the peer has read
+///   down to the low-water mark; when this
 ///   protocol's connection is lost the producer gets `stop_producing`;
 /// * TCP options are recorded and read back; addresses default to
 ///   `127.0.0.1:4321` for the server and `127.0.0.1:54321` for the client.
@@ -168,23 +152,14 @@ impl FakeTransport {
             serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             peer_transport: RefCell::new(Weak::new()),
             state: RefCell::new(State {
-                out: Vec::new(),
+                core: TransportCore::new(),
                 inbox: Vec::new(),
-                disconnecting: false,
                 disconnected: false,
-                lost: false,
-                aborted: false,
                 reason: None,
-                write_side: WriteSide::Open,
-                reading_paused: false,
-                producer: None,
-                producer_paused: false,
                 host,
                 peer,
                 no_delay: false,
                 keep_alive: false,
-                high: DEFAULT_HIGH_WATER,
-                low: DEFAULT_LOW_WATER,
             }),
         }
     }
@@ -219,17 +194,17 @@ impl FakeTransport {
     /// The bytes written and not yet pumped, without taking them (Twisted's
     /// `b"".join(transport.stream)`).
     pub fn pending_output(&self) -> Vec<u8> {
-        self.state.borrow().out.clone()
+        self.state.borrow().core.buffer_to_vec()
     }
 
     /// Takes the bytes written and not yet pumped; `None` if there are none
     /// (Twisted's `getOutBuffer`).
     pub fn take_out_buffer(&self) -> Option<Vec<u8>> {
         let mut state = self.state.borrow_mut();
-        if state.out.is_empty() {
+        if state.core.buffered() == 0 {
             None
         } else {
-            Some(std::mem::take(&mut state.out))
+            Some(state.core.take_buffer())
         }
     }
 
@@ -246,10 +221,10 @@ impl FakeTransport {
     pub fn buffer_received(&self, data: &[u8]) -> bool {
         let bytes = {
             let mut state = self.state.borrow_mut();
-            if state.lost {
+            if state.core.is_closed() {
                 return !data.is_empty();
             }
-            if state.reading_paused {
+            if state.core.is_reading_paused() {
                 state.inbox.extend_from_slice(data);
                 return !data.is_empty();
             }
@@ -280,38 +255,37 @@ impl FakeTransport {
 
     /// Whether the protocol got its `connection_lost`.
     pub fn is_connection_lost(&self) -> bool {
-        self.state.borrow().lost
+        self.state.borrow().core.is_closed()
     }
 
     /// Whether `abort_connection` was called.
     pub fn is_aborted(&self) -> bool {
-        self.state.borrow().aborted
+        self.state.borrow().core.is_aborting()
     }
 
     /// Whether `lose_write_connection` was called.
     pub fn is_write_closed(&self) -> bool {
-        self.state.borrow().write_side != WriteSide::Open
+        self.state.borrow().core.write_side() != WriteSide::Open
     }
 
     /// Whether the protocol paused this transport's reading.
     pub fn is_reading_paused(&self) -> bool {
-        self.state.borrow().reading_paused
+        self.state.borrow().core.is_reading_paused()
     }
 
     /// The registered producer.
     pub fn producer(&self) -> Option<ProducerRef> {
-        self.state.borrow().producer.clone()
+        self.state.borrow().core.producer().cloned()
     }
 
     /// Whether this transport paused its streaming producer for backlog.
     pub fn is_producer_paused(&self) -> bool {
-        self.state.borrow().producer_paused
+        self.state.borrow().core.is_producer_paused()
     }
 
     /// The `(high, low)` water marks of flow control.
     pub fn write_buffer_limits(&self) -> (usize, usize) {
-        let state = self.state.borrow();
-        (state.high, state.low)
+        self.state.borrow().core.water_marks()
     }
 
     pub(crate) fn link(&self, peer: &Rc<FakeTransport>) {
@@ -326,13 +300,13 @@ impl FakeTransport {
             .upgrade()
             .and_then(|peer| peer.state.try_borrow().ok().map(|s| s.inbox.len()))
             .unwrap_or(0);
-        state.out.len() + peer_inbox
+        state.core.buffered() + peer_inbox
     }
 
     /// Twisted's `_checkProducer`: a pull producer is asked for a chunk at
     /// every pump step.
     pub(crate) fn check_producer(&self) {
-        let producer = self.state.borrow().producer.clone();
+        let producer = self.state.borrow().core.producer().cloned();
         if let Some(ProducerRef::Pull(producer)) = producer {
             producer.resume_producing();
         }
@@ -341,16 +315,16 @@ impl FakeTransport {
     /// Resumes a streaming producer paused for backlog once the peer has
     /// read down to the low-water mark.
     pub(crate) fn check_backlog(&self) {
-        let producer = {
+        let call = {
             let mut state = self.state.borrow_mut();
-            if !state.producer_paused || self.backlog(&state) > state.low {
+            if !state.core.is_producer_paused() {
                 return;
             }
-            state.producer_paused = false;
-            state.producer.clone()
+            let backlog = self.backlog(&state);
+            state.core.resume_if_at_low(backlog)
         };
-        if let Some(producer) = producer {
-            producer.resume_producing();
+        if let Some(call) = call {
+            call.perform();
         }
     }
 
@@ -359,7 +333,9 @@ impl FakeTransport {
     /// reports EOF only to a reader), unless it is closing itself.
     pub(crate) fn can_hear_close(&self) -> bool {
         let state = self.state.borrow();
-        state.disconnecting || state.lost || (!state.reading_paused && state.inbox.is_empty())
+        state.core.is_disconnecting()
+            || state.core.is_closed()
+            || (!state.core.is_reading_paused() && state.inbox.is_empty())
     }
 
     /// Twisted's `reportDisconnect`: stops the producer, then gives the
@@ -367,18 +343,16 @@ impl FakeTransport {
     pub(crate) fn report_disconnect(&self) -> bool {
         let (producer, reason) = {
             let mut state = self.state.borrow_mut();
-            if state.lost {
+            let Some(closing) = state.core.close() else {
                 return false;
-            }
-            state.lost = true;
-            state.disconnecting = true;
-            state.producer_paused = false;
+            };
+            state.core.set_disconnecting();
             state.inbox.clear();
             let reason = state
                 .reason
                 .clone()
                 .unwrap_or_else(|| Failure::new(ConnectionDone));
-            (state.producer.take(), reason)
+            (closing.producer, reason)
         };
         if let Some(producer) = producer {
             producer.stop_producing();
@@ -403,7 +377,7 @@ impl FakeTransport {
     /// `ConnectionDone`, as a real transport does on EOF. Returns whether
     /// the connection was lost.
     pub(crate) fn read_connection_lost(&self) -> bool {
-        if self.state.borrow().lost {
+        if self.state.borrow().core.is_closed() {
             return false;
         }
         let Some(protocol) = self.protocol.upgrade() else {
@@ -422,7 +396,7 @@ impl FakeTransport {
         if half_closed {
             return false;
         }
-        self.state.borrow_mut().disconnecting = true;
+        self.state.borrow_mut().core.set_disconnecting();
         self.report_disconnect()
     }
 
@@ -446,53 +420,31 @@ impl Consumer for FakeTransport {
             let state = &mut *guard;
             // iosim: "If transport is closed, we should accept writes but
             // drop the data."
-            if state.disconnecting || state.write_side != WriteSide::Open {
+            if state.core.is_disconnecting() || !state.core.accepting_writes() {
                 return;
             }
-            state.out.extend_from_slice(data);
-            match &state.producer {
-                Some(ProducerRef::Push(producer))
-                    if !state.producer_paused && self.backlog(state) > state.high =>
-                {
-                    state.producer_paused = true;
-                    Some(producer.clone())
-                }
-                _ => None,
-            }
+            state.core.append(data);
+            let backlog = self.backlog(state);
+            state.core.pause_if_above_high(backlog)
         };
-        if let Some(producer) = pause {
-            producer.pause_producing();
+        if let Some(call) = pause {
+            call.perform();
         }
     }
 
     fn register_producer(&self, producer: ProducerRef) -> Result<(), ProducerError> {
-        let lost = {
-            let mut state = self.state.borrow_mut();
-            if state.producer.is_some() {
-                return Err(ProducerError::AlreadyRegistered);
-            }
-            if !state.lost {
-                state.producer = Some(producer.clone());
-                state.producer_paused = false;
-            }
-            state.lost
-        };
-        if lost {
-            producer.stop_producing();
-        } else if let ProducerRef::Pull(producer) = &producer {
-            producer.resume_producing();
+        // A pull producer is asked for a chunk at once; one registered
+        // after the connection was lost is stopped.
+        let call = self.state.borrow_mut().core.register_producer(producer)?;
+        if let Some(call) = call {
+            call.perform();
         }
         Ok(())
     }
 
     fn unregister_producer(&self) -> Result<(), ProducerError> {
-        let mut state = self.state.borrow_mut();
-        state.producer_paused = false;
-        state
-            .producer
-            .take()
-            .map(drop)
-            .ok_or(ProducerError::NotRegistered)
+        let removed = self.state.borrow_mut().core.unregister_producer();
+        removed.map(drop)
     }
 }
 
@@ -505,13 +457,13 @@ impl Producer for FakeTransport {
 
 impl PushProducer for FakeTransport {
     fn pause_producing(&self) {
-        self.state.borrow_mut().reading_paused = true;
+        self.state.borrow_mut().core.set_reading_paused(true);
     }
 
     fn resume_producing(&self) {
         // Held bytes are delivered by the next pump step, never from here:
         // a transport does not call its protocol before returning.
-        self.state.borrow_mut().reading_paused = false;
+        self.state.borrow_mut().core.set_reading_paused(false);
     }
 }
 
@@ -522,30 +474,33 @@ impl Transport for FakeTransport {
     }
 
     fn lose_connection(&self) {
-        self.state.borrow_mut().disconnecting = true;
+        // The pump closes, at its next step.
+        self.state.borrow_mut().core.set_disconnecting();
     }
 
     fn abort_connection(&self) {
         let mut state = self.state.borrow_mut();
-        if state.aborted || state.lost {
+        if state.core.is_aborting() || state.core.is_closed() {
             return;
         }
-        state.aborted = true;
-        state.disconnecting = true;
-        state.out.clear();
+        // The pump closes (the core's effect), at its next step.
+        let _ = state.core.abort();
+        state.core.set_disconnecting();
         state.inbox.clear();
         state.reason = Some(Failure::new(ConnectionAborted));
     }
 
     fn lose_write_connection(&self) {
         let mut state = self.state.borrow_mut();
-        if state.write_side == WriteSide::Open && !state.disconnecting {
-            state.write_side = WriteSide::Closing;
+        if !state.core.is_disconnecting() {
+            // The pump shuts the write side once the peer read what came
+            // before (the core's effect), at a later step.
+            let _ = state.core.lose_write_connection();
         }
     }
 
     fn is_disconnecting(&self) -> bool {
-        self.state.borrow().disconnecting
+        self.state.borrow().core.is_disconnecting()
     }
 
     fn peer(&self) -> Address {
@@ -581,9 +536,7 @@ impl TcpTransport for FakeTransport {
     }
 
     fn set_write_buffer_limits(&self, high: usize, low: usize) {
-        let mut state = self.state.borrow_mut();
-        state.high = high;
-        state.low = low;
+        self.state.borrow_mut().core.set_water_marks(high, low);
     }
 }
 
@@ -602,15 +555,15 @@ impl fmt::Debug for FakeTransport {
         match self.state.try_borrow() {
             Ok(state) => f
                 .debug_struct("")
-                .field("pending", &state.out.len())
+                .field("pending", &state.core.buffered())
                 .field("held", &state.inbox.len())
-                .field("disconnecting", &state.disconnecting)
+                .field("disconnecting", &state.core.is_disconnecting())
                 .field("disconnected", &state.disconnected)
-                .field("lost", &state.lost)
-                .field("aborted", &state.aborted)
-                .field("write_side", &state.write_side)
-                .field("reading_paused", &state.reading_paused)
-                .field("producer", &state.producer)
+                .field("lost", &state.core.is_closed())
+                .field("aborted", &state.core.is_aborting())
+                .field("write_side", &state.core.write_side())
+                .field("reading_paused", &state.core.is_reading_paused())
+                .field("producer", &state.core.producer())
                 .finish(),
             Err(_) => f.write_str(" {..}"),
         }
