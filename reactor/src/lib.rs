@@ -88,6 +88,7 @@ mod per_core;
 mod protocol;
 pub mod task;
 mod threads;
+mod system_triggers;
 mod time;
 mod transport_core;
 

@@ -2,7 +2,6 @@
 
 mod connection;
 mod connector;
-mod events;
 mod pool;
 mod port;
 mod reactor;

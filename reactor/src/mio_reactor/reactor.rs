@@ -12,7 +12,7 @@ use std::time::Duration;
 use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
-use super::events::SystemEvents;
+use crate::system_triggers::SystemEvents;
 use super::pool::{self, Pool, ThreadError};
 use crate::error::{PanicError, ReactorError};
 use crate::interfaces::{
