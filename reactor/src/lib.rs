@@ -86,9 +86,9 @@ mod interfaces;
 mod mio_reactor;
 mod per_core;
 mod protocol;
+mod system_triggers;
 pub mod task;
 mod threads;
-mod system_triggers;
 mod time;
 mod transport_core;
 
@@ -103,6 +103,7 @@ pub use interfaces::*;
 pub use mio_reactor::{Reactor, ThreadError};
 pub use per_core::{run_per_core, CoreFailure, CoreSetup, PerCore, PerCoreError, SetupError};
 pub use protocol::{Factory, PortCounter, ProtocolWrapper, WrapperHooks};
+pub use system_triggers::SystemTriggers;
 pub use threads::{thread_channel, ThreadCalls, ThreadHandle};
 pub use time::{DelayedCall, TimerId, TimerQueue, Timers};
 pub use transport_core::{

@@ -12,12 +12,12 @@ use std::time::Duration;
 use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 
-use crate::system_triggers::SystemEvents;
 use super::pool::{self, Pool, ThreadError};
 use crate::error::{PanicError, ReactorError};
 use crate::interfaces::{
     events, Phase, ReactorCore, ReactorFromThreads, ReactorTime, Trigger, TriggerId,
 };
+use crate::system_triggers::SystemTriggers;
 use crate::{
     thread_channel, DelayedCall, LocalExecutor, LocalFuture, LocalSpawn, ThreadCalls, ThreadHandle,
     Timers,
@@ -57,7 +57,7 @@ pub(crate) struct Shared {
     lifecycle: Cell<Lifecycle>,
     shutdown_pending: Cell<bool>,
     exit: Cell<bool>,
-    system_events: Rc<SystemEvents>,
+    system_events: Rc<SystemTriggers>,
     thread_handle: ThreadHandle,
     thread_calls: ThreadCalls,
     executor: LocalExecutor,

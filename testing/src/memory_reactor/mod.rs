@@ -6,7 +6,6 @@ mod clock;
 mod raising;
 mod reactor;
 mod records;
-mod triggers;
 
 pub use clock::MemoryReactorClock;
 pub use raising::RaisingMemoryReactor;

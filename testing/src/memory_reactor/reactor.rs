@@ -10,13 +10,12 @@ use std::time::Duration;
 
 use torsion_reactor::error::{CannotListenError, ReactorError};
 use torsion_reactor::{
-    thread_channel, Address, Connector, DeferredList, DynProtocolFactory, ListeningPort, Phase,
-    ReactorCore, ReactorFromThreads, ReactorTcp, ReactorUnix, ThreadCalls, ThreadHandle, Trigger,
-    TriggerId,
+    thread_channel, Address, Connector, DynProtocolFactory, ListeningPort, Phase, ReactorCore,
+    ReactorFromThreads, ReactorTcp, ReactorUnix, SystemTriggers, ThreadCalls, ThreadHandle,
+    Trigger, TriggerId,
 };
 
 use super::records::{FakeConnector, FakePort, TcpClient, TcpServer, UnixClient, UnixServer};
-use super::triggers::Triggers;
 
 /// A fake reactor for tests: it records every `listen_*` and `connect_*`
 /// call and never touches a socket (Twisted's
@@ -126,7 +125,7 @@ struct Inner {
     has_crashed: Cell<bool>,
     next_id: Cell<u64>,
     when_running: RefCell<VecDeque<Hook>>,
-    triggers: Triggers,
+    triggers: Rc<SystemTriggers>,
     tcp_servers: RefCell<Vec<TcpServer>>,
     tcp_clients: RefCell<Vec<TcpClient>>,
     unix_servers: RefCell<Vec<UnixServer>>,
@@ -155,7 +154,7 @@ impl MemoryReactor {
                 has_crashed: Cell::new(false),
                 next_id: Cell::new(0),
                 when_running: RefCell::default(),
-                triggers: Triggers::default(),
+                triggers: Rc::default(),
                 tcp_servers: RefCell::default(),
                 tcp_clients: RefCell::default(),
                 unix_servers: RefCell::default(),
@@ -327,7 +326,7 @@ impl ReactorCore for MemoryReactor {
 
     fn add_system_event_trigger(&self, phase: Phase, event: &str, trigger: Trigger) -> TriggerId {
         let id = self.next_id();
-        self.inner.triggers.add(id, phase, event, trigger);
+        self.inner.triggers.insert(id, phase, event, trigger);
         id
     }
 
@@ -344,18 +343,7 @@ impl ReactorCore for MemoryReactor {
     }
 
     fn fire_system_event(&self, event: &str) {
-        let held = self.inner.triggers.run_phase(event, Phase::Before);
-        let (inner, event) = (self.inner.clone(), event.to_string());
-        drop(
-            DeferredList::new(held)
-                .consume_errors(true)
-                .into_deferred()
-                .add_callback(move |_| {
-                    inner.triggers.run_phase(&event, Phase::During);
-                    inner.triggers.run_phase(&event, Phase::After);
-                    Ok(())
-                }),
-        );
+        drop(self.inner.triggers.fire(event));
     }
 }
 
