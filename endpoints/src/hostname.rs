@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use torsion_reactor::error::{ConnectingCancelledError, DnsLookupError, TimeoutError};
 use torsion_reactor::{
-    Address, Deferred, DelayedCall, DynProtocolFactory, Failure, ProtocolRef, Reactor, ReactorTcp,
-    ReactorTime, ReactorTimeExt, StreamClientEndpoint, DEFAULT_CONNECT_TIMEOUT,
+    Address, Deferred, DelayedCall, DynProtocolFactory, FactoryHooks, FactoryWrapper, Failure,
+    Protocol, ProtocolRef, Reactor, ReactorTcp, ReactorTime, ReactorTimeExt, StreamClientEndpoint,
+    DEFAULT_CONNECT_TIMEOUT,
 };
 
 use crate::{Tcp4ClientEndpoint, Tcp6ClientEndpoint};
@@ -220,10 +221,12 @@ impl<R: ReactorTcp + ReactorTime + Clone + 'static> Race<R> {
                 addr.port(),
             )),
         };
-        let factory = Rc::new(RaceFactory {
-            inner: self.factory.clone(),
-            decided: self.decided.clone(),
-        });
+        let factory = Rc::new(FactoryWrapper::new(
+            self.factory.clone(),
+            RaceHooks {
+                decided: self.decided.clone(),
+            },
+        ));
         let attempt = endpoint.connect_dyn(factory);
         self.pending.borrow_mut().push(attempt.clone());
         let race = self.clone();
@@ -291,32 +294,17 @@ impl<R: ReactorTcp + ReactorTime + Clone + 'static> Race<R> {
     }
 }
 
-/// The factory each attempt connects with: the user's, until the race is
-/// decided; after that it builds nothing, so an attempt that connects late
-/// is closed by the reactor without the user's factory ever seeing it.
-struct RaceFactory {
-    inner: Rc<dyn DynProtocolFactory>,
+/// What each attempt's factory adds to the user's: until the race is
+/// decided it builds with the user's factory; after that it builds
+/// nothing, so an attempt that connects late is closed by the reactor
+/// without the user's factory ever seeing it.
+struct RaceHooks {
     decided: Rc<Cell<bool>>,
 }
 
-impl DynProtocolFactory for RaceFactory {
-    fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef> {
-        if self.decided.get() {
-            return None;
-        }
-        self.inner.build_protocol(addr)
-    }
-
-    fn do_start(&self) {
-        self.inner.do_start();
-    }
-
-    fn do_stop(&self) {
-        self.inner.do_stop();
-    }
-
-    fn describe(&self) -> String {
-        self.inner.describe()
+impl FactoryHooks<dyn Protocol> for RaceHooks {
+    fn may_build(&self, _addr: &Address) -> bool {
+        !self.decided.get()
     }
 }
 

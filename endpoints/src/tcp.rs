@@ -14,7 +14,7 @@ use torsion_reactor::{
     StreamClientEndpoint, StreamServerEndpoint, DEFAULT_BACKLOG, DEFAULT_CONNECT_TIMEOUT,
 };
 
-use crate::wrapping::WrappingFactory;
+use crate::wrapping::wrapping_factory;
 
 /// The address family of a TCP endpoint: [`V4`] or [`V6`].
 pub trait IpFamily: 'static {
@@ -122,7 +122,7 @@ impl<R: ReactorTcp + 'static, V: IpFamily> StreamClientEndpoint for TcpClientEnd
                 let _ = connector.stop_connecting();
             }
         });
-        let wrapping = Rc::new(WrappingFactory::new(factory, connected.clone()));
+        let wrapping = Rc::new(wrapping_factory(factory, connected.clone()));
         let made = self.reactor.connect_tcp(
             &self.host,
             self.port,

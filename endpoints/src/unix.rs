@@ -13,7 +13,7 @@ use torsion_reactor::{
     DEFAULT_UNIX_MODE,
 };
 
-use crate::wrapping::WrappingFactory;
+use crate::wrapping::wrapping_factory;
 
 /// Connects to a UNIX socket file (Twisted's `UNIXClientEndpoint`).
 ///
@@ -96,7 +96,7 @@ impl<R: ReactorUnix + 'static> StreamClientEndpoint for UnixClientEndpoint<R> {
                 let _ = connector.stop_connecting();
             }
         });
-        let wrapping = Rc::new(WrappingFactory::new(factory, connected.clone()));
+        let wrapping = Rc::new(wrapping_factory(factory, connected.clone()));
         *connector.borrow_mut() = Some(self.reactor.connect_unix(
             &self.path,
             wrapping,

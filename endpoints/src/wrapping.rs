@@ -1,13 +1,12 @@
 //! Twisted's `_WrappingFactory` and `_WrappingProtocol`: how a client
 //! endpoint turns a connector's callbacks into a connect Deferred.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use torsion_reactor::error::NoProtocol;
 use torsion_reactor::{
-    Address, Connector, Deferred, DynProtocolFactory, Failure, ProtocolRef, ProtocolWrapper,
-    TransportRef, WrapperHooks,
+    Connector, Deferred, DynProtocolFactory, FactoryHooks, FactoryWrapper, Failure, HookedProtocol,
+    Protocol, ProtocolRef, TransportRef, WrapperHooks,
 };
 
 /// Fires the connect Deferred with the user's protocol once its
@@ -25,51 +24,58 @@ impl WrapperHooks for FireWhenConnected {
     }
 }
 
-/// The factory a client endpoint hands the reactor for one `connect`.
-pub(crate) struct WrappingFactory {
-    inner: Rc<dyn DynProtocolFactory>,
+/// What a client endpoint's factory adds to the user's: the protocol gets
+/// [`FireWhenConnected`] (in the one wrapper it goes through, with any
+/// hooks the user's factory added); a refusal or a failed attempt fails
+/// the connect. `ClientFactory`'s hooks are not passed on (Twisted's
+/// `_WrappingFactory` does not either).
+pub(crate) struct WrappingHooks {
     connected: Deferred<ProtocolRef>,
 }
 
-impl WrappingFactory {
-    pub(crate) fn new(
-        inner: Rc<dyn DynProtocolFactory>,
-        connected: Deferred<ProtocolRef>,
-    ) -> WrappingFactory {
-        WrappingFactory { inner, connected }
-    }
+/// The factory a client endpoint hands the reactor for one `connect`.
+pub(crate) type WrappingFactory = FactoryWrapper<Rc<dyn DynProtocolFactory>, WrappingHooks>;
+
+/// Wraps `inner` for one `connect` firing `connected`.
+pub(crate) fn wrapping_factory(
+    inner: Rc<dyn DynProtocolFactory>,
+    connected: Deferred<ProtocolRef>,
+) -> WrappingFactory {
+    FactoryWrapper::new(inner, WrappingHooks { connected })
 }
 
-impl DynProtocolFactory for WrappingFactory {
-    fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef> {
-        match self.inner.build_protocol(addr) {
-            Some(inner) => Some(Rc::new(RefCell::new(ProtocolWrapper::new(
-                inner,
-                FireWhenConnected {
-                    connected: Some(self.connected.clone()),
-                },
-            )))),
-            None => {
-                let _ = self.connected.try_errback(NoProtocol);
-                None
-            }
-        }
+impl FactoryHooks<dyn Protocol> for WrappingHooks {
+    fn built(&self, _protocol: &ProtocolRef, built: HookedProtocol) -> HookedProtocol {
+        built.with_hooks(FireWhenConnected {
+            connected: Some(self.connected.clone()),
+        })
     }
 
-    fn do_start(&self) {
-        self.inner.do_start();
+    fn refused(&self) {
+        let _ = self.connected.try_errback(NoProtocol);
     }
 
-    fn do_stop(&self) {
-        self.inner.do_stop();
-    }
+    fn started_connecting(&self, _inner: &dyn DynProtocolFactory, _connector: &dyn Connector) {}
 
-    fn client_connection_failed(&self, _connector: &dyn Connector, reason: Failure) {
+    fn client_connection_failed(
+        &self,
+        _inner: &dyn DynProtocolFactory,
+        _connector: &dyn Connector,
+        reason: Failure,
+    ) {
         // Ignored if already failed (a refusal, or a cancel).
         let _ = self.connected.try_errback(reason);
     }
 
-    fn describe(&self) -> String {
-        format!("WrappingFactory wrapping {}", self.inner.describe())
+    fn client_connection_lost(
+        &self,
+        _inner: &dyn DynProtocolFactory,
+        _connector: &dyn Connector,
+        _reason: Failure,
+    ) {
+    }
+
+    fn describe(&self, inner: &dyn DynProtocolFactory) -> String {
+        format!("WrappingFactory wrapping {}", inner.describe())
     }
 }

@@ -1,170 +1,18 @@
-//! Default behaviour behind the factory interface: [`Factory`] and
-//! [`PortCounter`] (Twisted's `twisted.internet.protocol.Factory`).
+//! Wrappers that forward to a protocol or a factory and add hooks:
+//! [`ProtocolWrapper`] and [`FactoryWrapper`] (the building blocks of
+//! Twisted's wrapping protocols and factories).
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::fmt;
 use std::os::fd::OwnedFd;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 
 use crate::interfaces::{
-    short_type_name, FileDescriptorReceiver, HalfCloseableProtocol, Protocol, ProtocolFactory,
-    ProtocolRef, TransportRef,
+    Connector, DynProtocolFactory, FileDescriptorReceiver, HalfCloseableProtocol, HookedProtocol,
+    Protocol, ProtocolFactory, ProtocolRef, TransportRef,
 };
 use crate::{Address, Failure};
-
-/// Twisted's `Factory.numPorts` rule: `do_start` runs the start hook only
-/// when the count goes from 0 to 1, `do_stop` runs the stop hook only when
-/// it returns to 0 (and does nothing at 0).
-///
-/// # Examples
-///
-/// ```
-/// use torsion_reactor::PortCounter;
-///
-/// let ports = PortCounter::new();
-/// let mut started = 0;
-/// ports.do_start(|| started += 1);
-/// ports.do_start(|| started += 1);
-/// assert_eq!((ports.num_ports(), started), (2, 1));
-/// ```
-#[derive(Debug, Default)]
-pub struct PortCounter {
-    count: Cell<u32>,
-}
-
-impl PortCounter {
-    /// At zero.
-    pub fn new() -> PortCounter {
-        PortCounter::default()
-    }
-
-    /// How many ports or connectors use the factory.
-    pub fn num_ports(&self) -> u32 {
-        self.count.get()
-    }
-
-    /// Counts one more user, calling `start_factory` for the first.
-    pub fn do_start(&self, start_factory: impl FnOnce()) {
-        if self.count.get() == 0 {
-            start_factory();
-        }
-        self.count.set(self.count.get() + 1);
-    }
-
-    /// Counts one user fewer, calling `stop_factory` for the last.
-    pub fn do_stop(&self, stop_factory: impl FnOnce()) {
-        match self.count.get() {
-            0 => {}
-            1 => {
-                self.count.set(0);
-                stop_factory();
-            }
-            n => self.count.set(n - 1),
-        }
-    }
-}
-
-type Builder<P> = Box<dyn Fn(&Address) -> Option<P>>;
-
-/// The everyday [`ProtocolFactory`]: builds a protocol with a closure and
-/// counts ports (Twisted's `Factory.forProtocol`).
-///
-/// # Examples
-///
-/// ```
-/// use torsion_reactor::{Address, Factory, Protocol, ProtocolFactory};
-///
-/// #[derive(Default)]
-/// struct Echo;
-/// impl Protocol for Echo {
-///     fn data_received(&mut self, _data: &[u8]) {}
-/// }
-///
-/// let factory = Factory::for_protocol(Echo::default);
-/// assert!(factory.build_protocol(&Address::Unix(None)).is_some());
-/// factory.do_start();
-/// assert_eq!(factory.num_ports(), 1);
-/// ```
-pub struct Factory<P> {
-    build: Builder<P>,
-    ports: PortCounter,
-    on_start: Option<Box<dyn Fn()>>,
-    on_stop: Option<Box<dyn Fn()>>,
-}
-
-impl<P: Protocol> Factory<P> {
-    /// A factory calling `new` for each connection.
-    pub fn for_protocol(new: impl Fn() -> P + 'static) -> Factory<P> {
-        Factory::new(move |_| Some(new()))
-    }
-
-    /// A factory calling `build` with the peer's address; `None` refuses.
-    pub fn new(build: impl Fn(&Address) -> Option<P> + 'static) -> Factory<P> {
-        Factory {
-            build: Box::new(build),
-            ports: PortCounter::new(),
-            on_start: None,
-            on_stop: None,
-        }
-    }
-
-    /// Runs `hook` when the first port starts using the factory (Twisted's
-    /// `startFactory`).
-    pub fn on_start(mut self, hook: impl Fn() + 'static) -> Self {
-        self.on_start = Some(Box::new(hook));
-        self
-    }
-
-    /// Runs `hook` when the last port stops using it (`stopFactory`).
-    pub fn on_stop(mut self, hook: impl Fn() + 'static) -> Self {
-        self.on_stop = Some(Box::new(hook));
-        self
-    }
-
-    /// How many ports or connectors use it (Twisted's `numPorts`).
-    pub fn num_ports(&self) -> u32 {
-        self.ports.num_ports()
-    }
-}
-
-impl<P: Protocol> ProtocolFactory for Factory<P> {
-    type Protocol = P;
-
-    fn build_protocol(&self, addr: &Address) -> Option<P> {
-        (self.build)(addr)
-    }
-
-    fn do_start(&self) {
-        self.ports.do_start(|| {
-            log::debug!("Starting factory {}", self.describe());
-            if let Some(hook) = &self.on_start {
-                hook();
-            }
-        });
-    }
-
-    fn do_stop(&self) {
-        self.ports.do_stop(|| {
-            log::debug!("Stopping factory {}", self.describe());
-            if let Some(hook) = &self.on_stop {
-                hook();
-            }
-        });
-    }
-
-    fn describe(&self) -> String {
-        format!("Factory<{}>", short_type_name::<P>())
-    }
-}
-
-impl<P> fmt::Debug for Factory<P> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Factory")
-            .field("protocol", &short_type_name::<P>())
-            .field("num_ports", &self.ports.num_ports())
-            .finish()
-    }
-}
 
 /// What a [`ProtocolWrapper`] does besides forwarding.
 pub trait WrapperHooks: 'static {
@@ -177,6 +25,45 @@ pub trait WrapperHooks: 'static {
     /// panicked (the panic goes on afterwards), as Twisted's `try/finally`.
     fn connection_lost(&mut self, reason: &Failure) {
         let _ = reason;
+    }
+}
+
+impl WrapperHooks for Box<dyn WrapperHooks> {
+    fn connection_made(&mut self, inner: &ProtocolRef, transport: &TransportRef) {
+        (**self).connection_made(inner, transport);
+    }
+
+    fn connection_lost(&mut self, reason: &Failure) {
+        (**self).connection_lost(reason);
+    }
+}
+
+/// The hooks of `Some`, none for `None`.
+impl<H: WrapperHooks> WrapperHooks for Option<H> {
+    fn connection_made(&mut self, inner: &ProtocolRef, transport: &TransportRef) {
+        if let Some(hooks) = self {
+            hooks.connection_made(inner, transport);
+        }
+    }
+
+    fn connection_lost(&mut self, reason: &Failure) {
+        if let Some(hooks) = self {
+            hooks.connection_lost(reason);
+        }
+    }
+}
+
+/// Both, the first one's first: what one wrapper runs for two wrapping
+/// layers (the inner layer's hooks first, as the inner wrapper ran them).
+impl<A: WrapperHooks, B: WrapperHooks> WrapperHooks for (A, B) {
+    fn connection_made(&mut self, inner: &ProtocolRef, transport: &TransportRef) {
+        self.0.connection_made(inner, transport);
+        self.1.connection_made(inner, transport);
+    }
+
+    fn connection_lost(&mut self, reason: &Failure) {
+        self.0.connection_lost(reason);
+        self.1.connection_lost(reason);
     }
 }
 
@@ -304,5 +191,224 @@ impl<H: WrapperHooks> FileDescriptorReceiver for ProtocolWrapper<H> {
 impl<H> fmt::Debug for ProtocolWrapper<H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProtocolWrapper").finish_non_exhaustive()
+    }
+}
+
+/// A factory a [`FactoryWrapper`] can wrap: a typed [`ProtocolFactory`]
+/// shared as `Rc<F>` (its protocols come back as `Rc<RefCell<F::Protocol>>`)
+/// or an erased `Rc<dyn DynProtocolFactory>` (as [`ProtocolRef`]).
+pub trait WrappedFactory: 'static {
+    /// The protocol type it builds (`dyn Protocol` when erased).
+    type Protocol: ?Sized + Protocol;
+
+    /// Builds a protocol: the typed handle, and the protocol with the hooks
+    /// its wrapper is to run (see [`DynProtocolFactory::build_with_hooks`]).
+    fn build_typed(&self, addr: &Address) -> Option<(Rc<RefCell<Self::Protocol>>, HookedProtocol)>;
+
+    /// The factory, erased, for forwarding.
+    fn as_dyn(&self) -> &dyn DynProtocolFactory;
+}
+
+impl<F: ProtocolFactory> WrappedFactory for Rc<F> {
+    type Protocol = F::Protocol;
+
+    fn build_typed(&self, addr: &Address) -> Option<(Rc<RefCell<F::Protocol>>, HookedProtocol)> {
+        let protocol = Rc::new(RefCell::new(self.build_protocol(addr)?));
+        self.protocol_built(&protocol);
+        let erased: ProtocolRef = protocol.clone();
+        Some((protocol, HookedProtocol::new(erased)))
+    }
+
+    fn as_dyn(&self) -> &dyn DynProtocolFactory {
+        &**self
+    }
+}
+
+impl WrappedFactory for Rc<dyn DynProtocolFactory> {
+    type Protocol = dyn Protocol;
+
+    fn build_typed(&self, addr: &Address) -> Option<(ProtocolRef, HookedProtocol)> {
+        let hooked = self.build_with_hooks(addr)?;
+        Some((hooked.protocol.clone(), hooked))
+    }
+
+    fn as_dyn(&self) -> &dyn DynProtocolFactory {
+        &**self
+    }
+}
+
+/// What a [`FactoryWrapper`] does besides forwarding. Every method has a
+/// default that forwards to the wrapped factory (`inner`), so a hook set
+/// overrides only what it changes.
+pub trait FactoryHooks<P: ?Sized + Protocol>: 'static {
+    /// Whether to build at all; `false` refuses the connection without
+    /// asking the wrapped factory.
+    fn may_build(&self, addr: &Address) -> bool {
+        let _ = addr;
+        true
+    }
+
+    /// The wrapped factory built `protocol`, handed over typed; returns
+    /// what the reactor gets (`built` as it is, or with hooks added).
+    fn built(&self, protocol: &Rc<RefCell<P>>, built: HookedProtocol) -> HookedProtocol {
+        let _ = protocol;
+        built
+    }
+
+    /// The wrapped factory refused the connection.
+    fn refused(&self) {}
+
+    /// [`DynProtocolFactory::do_start`].
+    fn do_start(&self, inner: &dyn DynProtocolFactory) {
+        inner.do_start();
+    }
+
+    /// [`DynProtocolFactory::do_stop`].
+    fn do_stop(&self, inner: &dyn DynProtocolFactory) {
+        inner.do_stop();
+    }
+
+    /// [`DynProtocolFactory::started_connecting`].
+    fn started_connecting(&self, inner: &dyn DynProtocolFactory, connector: &dyn Connector) {
+        inner.started_connecting(connector);
+    }
+
+    /// [`DynProtocolFactory::client_connection_failed`].
+    fn client_connection_failed(
+        &self,
+        inner: &dyn DynProtocolFactory,
+        connector: &dyn Connector,
+        reason: Failure,
+    ) {
+        inner.client_connection_failed(connector, reason);
+    }
+
+    /// [`DynProtocolFactory::client_connection_lost`].
+    fn client_connection_lost(
+        &self,
+        inner: &dyn DynProtocolFactory,
+        connector: &dyn Connector,
+        reason: Failure,
+    ) {
+        inner.client_connection_lost(connector, reason);
+    }
+
+    /// [`DynProtocolFactory::describe`].
+    fn describe(&self, inner: &dyn DynProtocolFactory) -> String {
+        inner.describe()
+    }
+}
+
+/// A factory that forwards everything to another and adds hooks, the
+/// factory side of [`ProtocolWrapper`]: Twisted's wrapping factories (an
+/// endpoint's `_WrappingFactory`, `ClientService`'s `_DisconnectFactory`).
+///
+/// Its [`built`](FactoryHooks::built) hook gets each protocol the wrapped
+/// factory builds as the user's own type, `Rc<RefCell<P>>`, so a caller
+/// needs no pointer search to find it again. Hooks a wrapper adds to a
+/// protocol travel with it ([`HookedProtocol`]) until the outermost
+/// factory wraps it, once: a protocol goes through one
+/// [`ProtocolWrapper`] however many factories wrap its factory.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use torsion_reactor::{
+///     Address, DynProtocolFactory, Factory, FactoryHooks, FactoryWrapper, HookedProtocol, Protocol,
+/// };
+///
+/// struct Echo;
+/// impl Protocol for Echo {
+///     fn data_received(&mut self, _data: &[u8]) {}
+/// }
+///
+/// /// Keeps the last protocol built, typed.
+/// #[derive(Default)]
+/// struct Keep(RefCell<Option<Rc<RefCell<Echo>>>>);
+/// impl FactoryHooks<Echo> for Keep {
+///     fn built(&self, protocol: &Rc<RefCell<Echo>>, built: HookedProtocol) -> HookedProtocol {
+///         *self.0.borrow_mut() = Some(protocol.clone());
+///         built
+///     }
+/// }
+///
+/// let wrapper = FactoryWrapper::new(Rc::new(Factory::for_protocol(|| Echo)), Keep::default());
+/// let erased = wrapper.build_protocol(&Address::Unix(None)).expect("built");
+/// let typed = wrapper.hooks().0.borrow_mut().take().expect("kept");
+/// assert!(std::ptr::addr_eq(Rc::as_ptr(&typed), Rc::as_ptr(&erased)));
+/// ```
+pub struct FactoryWrapper<F, H> {
+    inner: F,
+    hooks: H,
+}
+
+impl<F: WrappedFactory, H: FactoryHooks<F::Protocol>> FactoryWrapper<F, H> {
+    /// Wraps `inner`.
+    pub fn new(inner: F, hooks: H) -> FactoryWrapper<F, H> {
+        FactoryWrapper { inner, hooks }
+    }
+
+    /// The wrapped factory.
+    pub fn inner(&self) -> &F {
+        &self.inner
+    }
+
+    /// The hooks.
+    pub fn hooks(&self) -> &H {
+        &self.hooks
+    }
+}
+
+impl<F: WrappedFactory, H: FactoryHooks<F::Protocol>> DynProtocolFactory for FactoryWrapper<F, H> {
+    fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef> {
+        self.build_with_hooks(addr)
+            .map(HookedProtocol::into_protocol)
+    }
+
+    fn build_with_hooks(&self, addr: &Address) -> Option<HookedProtocol> {
+        if !self.hooks.may_build(addr) {
+            return None;
+        }
+        match self.inner.build_typed(addr) {
+            Some((protocol, built)) => Some(self.hooks.built(&protocol, built)),
+            None => {
+                self.hooks.refused();
+                None
+            }
+        }
+    }
+
+    fn do_start(&self) {
+        self.hooks.do_start(self.inner.as_dyn());
+    }
+
+    fn do_stop(&self) {
+        self.hooks.do_stop(self.inner.as_dyn());
+    }
+
+    fn started_connecting(&self, connector: &dyn Connector) {
+        self.hooks
+            .started_connecting(self.inner.as_dyn(), connector);
+    }
+
+    fn client_connection_failed(&self, connector: &dyn Connector, reason: Failure) {
+        self.hooks
+            .client_connection_failed(self.inner.as_dyn(), connector, reason);
+    }
+
+    fn client_connection_lost(&self, connector: &dyn Connector, reason: Failure) {
+        self.hooks
+            .client_connection_lost(self.inner.as_dyn(), connector, reason);
+    }
+
+    fn describe(&self) -> String {
+        self.hooks.describe(self.inner.as_dyn())
+    }
+}
+
+impl<F, H> fmt::Debug for FactoryWrapper<F, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FactoryWrapper").finish_non_exhaustive()
     }
 }

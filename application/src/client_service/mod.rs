@@ -18,7 +18,7 @@ use torsion_reactor::{
 };
 
 use self::machine::{Action, Input, Machine, State};
-use self::proxy::{Connection, DisconnectFactory, LostNotify};
+use self::proxy::{disconnect_factory, Connection, LostNotify};
 use crate::backoff::{default_retry_policy, RetryPolicy};
 use crate::service::{Service, ServiceState};
 
@@ -374,7 +374,7 @@ impl<F: ProtocolFactory> Shared<F> {
                 shared.feed(Input::ClientDisconnected(id, reason));
             }
         });
-        let factory = Rc::new(DisconnectFactory::new(self.factory.clone(), id, on_lost));
+        let factory = Rc::new(disconnect_factory(self.factory.clone(), id, on_lost));
         let endpoint = self.endpoint.clone();
         let for_endpoint = factory.clone();
         let connected = catch_unwind(AssertUnwindSafe(|| endpoint.connect_dyn(for_endpoint)))
@@ -382,8 +382,8 @@ impl<F: ProtocolFactory> Shared<F> {
         let prepare = self.prepare.clone();
         let me = self.me.clone();
         connected
-            .add_callback(move |protocol: ProtocolRef| {
-                let Some(connection) = factory.connection_of(&protocol) else {
+            .add_callback(move |_protocol: ProtocolRef| {
+                let Some(connection) = factory.hooks().take_connection() else {
                     return Outcome::Ready(Err(Failure::new(NoProtocol)));
                 };
                 match prepare {

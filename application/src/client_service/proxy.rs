@@ -2,11 +2,11 @@
 //! `_DisconnectFactory` and `_ReconnectingProtocolProxy`).
 
 use std::cell::RefCell;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use torsion_reactor::{
-    Address, Connector, DynProtocolFactory, Failure, ProtocolFactory, ProtocolRef, ProtocolWrapper,
-    TransportRef, WrapperHooks,
+    DynProtocolFactory, FactoryHooks, FactoryWrapper, Failure, HookedProtocol, Protocol,
+    ProtocolRef, TransportRef, WrapperHooks,
 };
 
 /// Tells the service that connection `id` was lost.
@@ -33,7 +33,8 @@ impl<P> Connection<P> {
 /// What the proxy adds to forwarding (Twisted's
 /// `_ReconnectingProtocolProxy`): it remembers the transport, for `stop`'s
 /// `lose_connection`, and reports the connection's loss to the service.
-/// Forwarding, capabilities included, is `ProtocolWrapper`'s.
+/// Forwarding, capabilities included, is `ProtocolWrapper`'s: the one
+/// wrapper the connection goes through, the endpoint's hooks included.
 struct ServiceHooks<P> {
     connection: Rc<Connection<P>>,
     on_lost: LostNotify,
@@ -49,87 +50,59 @@ impl<P: 'static> WrapperHooks for ServiceHooks<P> {
     }
 }
 
-type ProtocolProxy<P> = ProtocolWrapper<ServiceHooks<P>>;
+/// What the factory handed to the endpoint for one attempt adds to the
+/// user's (Twisted's `_DisconnectFactory`): each protocol built gets
+/// [`ServiceHooks`], and the connection is kept, typed, for the service to
+/// take once the endpoint fires. Every other call is forwarded.
+pub(crate) struct AttemptHooks<P> {
+    attempt: u64,
+    on_lost: LostNotify,
+    connection: RefCell<Option<Rc<Connection<P>>>>,
+}
 
-type Built<P> = (Weak<RefCell<ProtocolProxy<P>>>, Rc<Connection<P>>);
+/// The factory handed to the endpoint for one attempt.
+pub(crate) type DisconnectFactory<F> =
+    FactoryWrapper<Rc<F>, AttemptHooks<<F as torsion_reactor::ProtocolFactory>::Protocol>>;
 
-/// The factory handed to the endpoint for one attempt: builds the user's
-/// protocol, wraps it in a [`ProtocolProxy`], and forwards every other call
-/// to the user's factory.
-pub(crate) struct DisconnectFactory<F: ProtocolFactory> {
+/// The factory for attempt `attempt` of `factory`.
+pub(crate) fn disconnect_factory<F: torsion_reactor::ProtocolFactory>(
     factory: Rc<F>,
     attempt: u64,
     on_lost: LostNotify,
-    built: RefCell<Vec<Built<F::Protocol>>>,
-}
-
-impl<F: ProtocolFactory> DisconnectFactory<F> {
-    pub(crate) fn new(factory: Rc<F>, attempt: u64, on_lost: LostNotify) -> DisconnectFactory<F> {
-        DisconnectFactory {
-            factory,
+) -> DisconnectFactory<F> {
+    FactoryWrapper::new(
+        factory,
+        AttemptHooks {
             attempt,
             on_lost,
-            built: RefCell::new(Vec::new()),
-        }
-    }
+            connection: RefCell::new(None),
+        },
+    )
+}
 
-    /// The connection behind the (erased) proxy the endpoint fired with.
-    pub(crate) fn connection_of(
-        &self,
-        protocol: &ProtocolRef,
-    ) -> Option<Rc<Connection<F::Protocol>>> {
-        let built = self.built.borrow();
-        built
-            .iter()
-            .find(|(proxy, _)| std::ptr::addr_eq(proxy.as_ptr(), Rc::as_ptr(protocol)))
-            .map(|(_, connection)| connection.clone())
+impl<P> AttemptHooks<P> {
+    /// The connection the attempt made (an endpoint builds one protocol
+    /// per connect).
+    pub(crate) fn take_connection(&self) -> Option<Rc<Connection<P>>> {
+        self.connection.borrow_mut().take()
     }
 }
 
-impl<F: ProtocolFactory> DynProtocolFactory for DisconnectFactory<F> {
-    fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef> {
-        let protocol = Rc::new(RefCell::new(self.factory.build_protocol(addr)?));
-        self.factory.protocol_built(&protocol);
+impl<P: Protocol> FactoryHooks<P> for AttemptHooks<P> {
+    fn built(&self, protocol: &Rc<RefCell<P>>, built: HookedProtocol) -> HookedProtocol {
         let connection = Rc::new(Connection {
             id: self.attempt,
-            protocol,
+            protocol: protocol.clone(),
             transport: RefCell::new(None),
         });
-        let inner: ProtocolRef = connection.protocol.clone();
-        let proxy = Rc::new(RefCell::new(ProtocolWrapper::new(
-            inner,
-            ServiceHooks {
-                connection: connection.clone(),
-                on_lost: self.on_lost.clone(),
-            },
-        )));
-        self.built
-            .borrow_mut()
-            .push((Rc::downgrade(&proxy), connection));
-        Some(proxy)
+        *self.connection.borrow_mut() = Some(connection.clone());
+        built.with_hooks(ServiceHooks {
+            connection,
+            on_lost: self.on_lost.clone(),
+        })
     }
 
-    fn do_start(&self) {
-        self.factory.do_start()
-    }
-
-    fn do_stop(&self) {
-        self.factory.do_stop()
-    }
-
-    fn started_connecting(&self, connector: &dyn Connector) {
-        self.factory.started_connecting(connector)
-    }
-
-    fn client_connection_failed(&self, connector: &dyn Connector, reason: Failure) {
-        self.factory.client_connection_failed(connector, reason)
-    }
-
-    fn client_connection_lost(&self, connector: &dyn Connector, reason: Failure) {
-        self.factory.client_connection_lost(connector, reason)
-    }
-
-    fn describe(&self) -> String {
-        format!("DisconnectFactory wrapping {}", self.factory.describe())
+    fn describe(&self, inner: &dyn DynProtocolFactory) -> String {
+        format!("DisconnectFactory wrapping {}", inner.describe())
     }
 }

@@ -6,9 +6,9 @@ use std::rc::{Rc, Weak};
 
 use crate::error::NoProtocol;
 use crate::interfaces::{
-    Connector, DynProtocolFactory, ListeningPort, ProtocolFactory, ProtocolRef,
+    DynProtocolFactory, HookedProtocol, ListeningPort, ProtocolFactory, ProtocolRef,
 };
-use crate::{Address, Deferred, Failure};
+use crate::{Deferred, FactoryHooks, FactoryWrapper, Failure};
 
 /// Where to connect to: Twisted's `IStreamClientEndpoint`.
 ///
@@ -77,14 +77,12 @@ pub trait StreamClientEndpointExt: StreamClientEndpoint {
     /// Connects with `factory` and fires with the protocol it built, as the
     /// user's own type.
     fn connect<F: ProtocolFactory>(&self, factory: F) -> Deferred<Rc<RefCell<F::Protocol>>> {
-        let capture = Rc::new(Capturing {
-            factory,
-            built: RefCell::new(Vec::new()),
-        });
-        self.connect_dyn(capture.clone())
+        let built: Rc<LastBuilt<F::Protocol>> = Rc::default();
+        let capture = FactoryWrapper::new(Rc::new(factory), built.clone());
+        self.connect_dyn(Rc::new(capture))
             .add_callback(move |protocol: ProtocolRef| {
-                capture
-                    .typed(&protocol)
+                built
+                    .take_if_same(&protocol)
                     .ok_or_else(|| Failure::new(NoProtocol))
             })
     }
@@ -144,49 +142,35 @@ pub trait StreamServerEndpointExt: StreamServerEndpoint {
 
 impl<E: StreamServerEndpoint + ?Sized> StreamServerEndpointExt for E {}
 
-/// Forwards to the user's factory and remembers, weakly, each protocol it
-/// built with its type, so the erased protocol an endpoint fires with can be
-/// matched back to the user's type by identity: no downcast.
-struct Capturing<F: ProtocolFactory> {
-    factory: F,
-    built: RefCell<Vec<Weak<RefCell<F::Protocol>>>>,
+/// Remembers, weakly, the last protocol the user's factory built, with its
+/// type: a client endpoint builds one protocol per connect, and fires with
+/// it (checked by identity, so a foreign protocol is refused: no downcast).
+struct LastBuilt<P> {
+    last: RefCell<Weak<RefCell<P>>>,
 }
 
-impl<F: ProtocolFactory> Capturing<F> {
-    fn typed(&self, erased: &ProtocolRef) -> Option<Rc<RefCell<F::Protocol>>> {
-        let mut built = self.built.borrow_mut();
-        let index = built
-            .iter()
-            .position(|weak| std::ptr::addr_eq(weak.as_ptr(), Rc::as_ptr(erased)))?;
-        built.swap_remove(index).upgrade()
+impl<P> Default for LastBuilt<P> {
+    fn default() -> Self {
+        LastBuilt {
+            last: RefCell::new(Weak::new()),
+        }
     }
 }
 
-impl<F: ProtocolFactory> DynProtocolFactory for Capturing<F> {
-    fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef> {
-        let protocol = Rc::new(RefCell::new(self.factory.build_protocol(addr)?));
-        self.factory.protocol_built(&protocol);
-        let mut built = self.built.borrow_mut();
-        built.retain(|weak| weak.strong_count() > 0);
-        built.push(Rc::downgrade(&protocol));
-        Some(protocol)
+impl<P> LastBuilt<P> {
+    fn take_if_same(&self, erased: &ProtocolRef) -> Option<Rc<RefCell<P>>> {
+        let last = std::mem::take(&mut *self.last.borrow_mut());
+        if std::ptr::addr_eq(last.as_ptr(), Rc::as_ptr(erased)) {
+            last.upgrade()
+        } else {
+            None
+        }
     }
-    fn do_start(&self) {
-        self.factory.do_start()
-    }
-    fn do_stop(&self) {
-        self.factory.do_stop()
-    }
-    fn started_connecting(&self, connector: &dyn Connector) {
-        self.factory.started_connecting(connector)
-    }
-    fn client_connection_failed(&self, connector: &dyn Connector, reason: Failure) {
-        self.factory.client_connection_failed(connector, reason)
-    }
-    fn client_connection_lost(&self, connector: &dyn Connector, reason: Failure) {
-        self.factory.client_connection_lost(connector, reason)
-    }
-    fn describe(&self) -> String {
-        self.factory.describe()
+}
+
+impl<P: crate::Protocol> FactoryHooks<P> for Rc<LastBuilt<P>> {
+    fn built(&self, protocol: &Rc<RefCell<P>>, built: HookedProtocol) -> HookedProtocol {
+        *self.last.borrow_mut() = Rc::downgrade(protocol);
+        built
     }
 }

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::interfaces::{Connector, Protocol, ProtocolRef};
-use crate::{Address, Failure};
+use crate::{Address, Failure, ProtocolWrapper, WrapperHooks};
 
 /// Builds a protocol for each connection: Twisted's `IProtocolFactory`, with
 /// `ClientFactory`'s hooks as default methods.
@@ -138,6 +138,15 @@ pub trait ProtocolFactory: 'static {
 pub trait DynProtocolFactory {
     /// [`ProtocolFactory::build_protocol`], with the protocol shared and erased.
     fn build_protocol(&self, addr: &Address) -> Option<ProtocolRef>;
+    /// Builds the protocol together with the hooks a wrapper around it is
+    /// to run, for a factory that wraps this one and wraps the protocol
+    /// anyway (a client endpoint's): it then wraps once, running both
+    /// sets of hooks, instead of wrapping a wrapper. The default is
+    /// [`build_protocol`](DynProtocolFactory::build_protocol) with no hooks;
+    /// a [`FactoryWrapper`](crate::FactoryWrapper) passes its hooks on.
+    fn build_with_hooks(&self, addr: &Address) -> Option<HookedProtocol> {
+        self.build_protocol(addr).map(HookedProtocol::new)
+    }
     /// [`ProtocolFactory::do_start`].
     fn do_start(&self) {}
     /// [`ProtocolFactory::do_stop`].
@@ -181,5 +190,53 @@ impl<F: ProtocolFactory> DynProtocolFactory for F {
     }
     fn describe(&self) -> String {
         ProtocolFactory::describe(self)
+    }
+}
+
+/// A protocol just built, with the hooks a [`ProtocolWrapper`] around it
+/// is to run: what [`DynProtocolFactory::build_with_hooks`] returns.
+pub struct HookedProtocol {
+    /// The protocol.
+    pub protocol: ProtocolRef,
+    /// The hooks its wrapper runs, if any.
+    pub hooks: Option<Box<dyn WrapperHooks>>,
+}
+
+impl HookedProtocol {
+    /// `protocol` with no hooks.
+    pub fn new(protocol: ProtocolRef) -> HookedProtocol {
+        HookedProtocol {
+            protocol,
+            hooks: None,
+        }
+    }
+
+    /// Adds `hooks`, run after those it has.
+    pub fn with_hooks(self, hooks: impl WrapperHooks) -> HookedProtocol {
+        let hooks: Box<dyn WrapperHooks> = match self.hooks {
+            Some(before) => Box::new((before, hooks)),
+            None => Box::new(hooks),
+        };
+        HookedProtocol {
+            protocol: self.protocol,
+            hooks: Some(hooks),
+        }
+    }
+
+    /// The protocol to hand the reactor: wrapped in one
+    /// [`ProtocolWrapper`] running the hooks, or as it is if it has none.
+    pub fn into_protocol(self) -> ProtocolRef {
+        match self.hooks {
+            Some(hooks) => Rc::new(RefCell::new(ProtocolWrapper::new(self.protocol, hooks))),
+            None => self.protocol,
+        }
+    }
+}
+
+impl std::fmt::Debug for HookedProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookedProtocol")
+            .field("hooks", &self.hooks.is_some())
+            .finish_non_exhaustive()
     }
 }

@@ -16,7 +16,7 @@ pub use self::core::{events, Phase, ReactorCore, Trigger, TriggerId, UnknownPhas
 pub use endpoint::{
     StreamClientEndpoint, StreamClientEndpointExt, StreamServerEndpoint, StreamServerEndpointExt,
 };
-pub use factory::{DynProtocolFactory, ProtocolFactory};
+pub use factory::{DynProtocolFactory, HookedProtocol, ProtocolFactory};
 pub use producer::{Consumer, Producer, ProducerRef, PullProducer, PushProducer};
 pub(crate) use protocol::short_type_name;
 pub use protocol::{FileDescriptorReceiver, HalfCloseableProtocol, Protocol, ProtocolRef};
