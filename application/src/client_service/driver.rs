@@ -1,9 +1,6 @@
 //! [`ClientService`]: keep one client connection alive (Twisted's
 //! `twisted.application.internet.ClientService`).
 
-mod machine;
-mod proxy;
-
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
@@ -17,8 +14,8 @@ use torsion_reactor::{
     ReactorTime, ReactorTimeExt, StreamClientEndpoint,
 };
 
-use self::machine::{Action, Input, Machine, State};
-use self::proxy::{disconnect_factory, Connection, LostNotify};
+use super::machine::{Action, Input, Machine, State};
+use super::proxy::{disconnect_factory, Connection, LostNotify};
 use crate::backoff::{default_retry_policy, RetryPolicy};
 use crate::service::{Service, ServiceState};
 
