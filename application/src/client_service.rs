@@ -1,8 +1,11 @@
 //! [`ClientService`]: keep one client connection alive (Twisted's
 //! `twisted.application.internet.ClientService`).
 
+mod builder;
 mod driver;
+mod handle;
 mod machine;
 mod proxy;
 
-pub use driver::{ClientService, ClientServiceBuilder};
+pub use builder::ClientServiceBuilder;
+pub use handle::ClientService;

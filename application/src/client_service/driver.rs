@@ -1,294 +1,68 @@
-//! [`ClientService`]: keep one client connection alive (Twisted's
-//! `twisted.application.internet.ClientService`).
+//! The driver of [`ClientService`](super::ClientService)'s machine: feeds
+//! it inputs one at a time (queueing those that arrive while another is
+//! handled) and performs the actions it returns, with no borrow held
+//! across user code; what an action produces goes back in as an input.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
-use std::time::Duration;
 
 use torsion_reactor::error::{NoProtocol, PanicError};
 use torsion_reactor::{
-    maybe_deferred, Deferred, Failure, IntoOutcome, Outcome, ProtocolFactory, ProtocolRef,
-    ReactorTime, ReactorTimeExt, StreamClientEndpoint,
+    Deferred, Failure, Outcome, ProtocolFactory, ProtocolRef, ReactorTime, ReactorTimeExt,
+    StreamClientEndpoint,
 };
 
-use super::machine::{Action, Input, Machine, State};
+use super::machine::{Action, AttemptId, Input, Machine};
 use super::proxy::{disconnect_factory, Connection, LostNotify};
-use crate::backoff::{default_retry_policy, RetryPolicy};
-use crate::service::{Service, ServiceState};
+use crate::backoff::RetryPolicy;
+use crate::service::ServiceState;
 
-type Prepare<P> = Rc<dyn Fn(&Rc<RefCell<P>>) -> Deferred<()>>;
+/// `prepare_connection`'s hook, made to return a Deferred.
+pub(super) type Prepare<P> = Rc<dyn Fn(&Rc<RefCell<P>>) -> Deferred<()>>;
 
-struct Shared<F: ProtocolFactory> {
-    service: ServiceState,
-    endpoint: Rc<dyn StreamClientEndpoint>,
-    factory: Rc<F>,
+/// The service's state, shared by its handles and its callbacks.
+pub(super) struct Shared<F: ProtocolFactory> {
+    pub(super) service: ServiceState,
+    pub(super) endpoint: Rc<dyn StreamClientEndpoint>,
+    pub(super) factory: Rc<F>,
     retry_policy: RetryPolicy,
     clock: Rc<dyn ReactorTime>,
     prepare: Option<Prepare<F::Protocol>>,
-    machine: RefCell<Machine<F::Protocol>>,
+    pub(super) machine: RefCell<Machine<F::Protocol>>,
     /// Inputs that arrived while another input's actions were running.
     inbox: RefCell<VecDeque<Input<F::Protocol>>>,
     busy: Cell<bool>,
     me: Weak<Shared<F>>,
 }
 
-/// Keeps one connection to an endpoint alive, retrying with backoff, and
-/// hands the connected protocol, as the user's own type, to whoever asks:
-/// Twisted's `ClientService`.
-///
-/// * [`start_service`](Service::start_service) connects; after a failed
-///   attempt or a lost connection it waits `retry_policy(failures in a row)`
-///   on its clock (default: [`backoff_policy`](crate::backoff_policy)'s
-///   1 s × 1.5ⁿ up to 60 s, plus up to 1 s of jitter) and tries again.
-/// * [`when_connected`](ClientService::when_connected) gives the current
-///   protocol, or the next one to connect; with `Some(n)` it fails with the
-///   attempt's own failure after `n` failed attempts in a row.
-/// * [`stop_service`](Service::stop_service) cancels the attempt or the
-///   retry, or closes the connection, and fires once nothing is left;
-///   waiters then fail with [`CancelledError`](torsion_reactor::error::CancelledError).
-/// * `prepare_connection` runs on each new connection before it counts as
-///   connected; its failure counts as a failed attempt.
-///
-/// The clock is any [`ReactorTime`]: the reactor, or `testing::Clock`.
-///
-/// # The state machine
-///
-/// Seven states (Init, Connecting, Waiting, Connected, Disconnecting,
-/// Restarting, Stopped) and seven inputs (start, stop, when_connected,
-/// connection made, connection failed, reconnect, client disconnected),
-/// with the transition table of Twisted 26 in one `match`
-/// (`client_service/machine.rs`). The state switches before any action
-/// runs; a target state's entry action runs before the transition's own.
-/// An input arriving while another's actions run (a synchronous endpoint
-/// connecting from inside `connect`, a waiter's callback calling
-/// `stop_service`) is queued and handled right after, before the outer
-/// call returns, in arrival order.
-///
-/// # Examples
-///
-/// ```
-/// use std::{rc::Rc, time::Duration};
-/// use torsion_application::{ClientService, Service};
-/// use torsion_reactor::{Factory, ReactorTime};
-/// use torsion_testing::{success_result_of, AccumulatingProtocol, Clock, FakeClientEndpoint};
-///
-/// let clock = Clock::new();
-/// let endpoint = Rc::new(FakeClientEndpoint::new(false));
-/// let service = ClientService::builder(endpoint.clone(), Factory::for_protocol(AccumulatingProtocol::new))
-///     .clock(Rc::new(clock.clone()))
-///     .build();
-/// service.start_service();
-///
-/// let connected = service.when_connected(None);
-/// endpoint.info().pop_connect().errback(torsion_reactor::Failure::msg("refused")); // attempt 1 fails
-/// clock.advance(Duration::from_secs(100)); // the retry
-/// endpoint.info().pop_connect().callback(()); // attempt 2 succeeds
-/// let protocol = success_result_of(&connected); // Rc<RefCell<AccumulatingProtocol>>
-/// assert!(protocol.borrow().made);
-///
-/// let stopped = service.stop_service();
-/// endpoint.info().protocol(0).borrow_mut().connection_lost(torsion_reactor::Failure::msg("bye"));
-/// success_result_of(&stopped);
-/// assert!(clock.delayed_calls().is_empty());
-/// ```
-///
-/// # Twisted
-///
-/// Where Twisted 26 leaves a hole, this does better:
-///
-/// * a `prepare_connection` failure closes the connection it was given
-///   (Twisted leaves it open and orphaned);
-/// * a connection lost while still preparing counts as a failed attempt
-///   (Twisted raises `NoTransition` and can end up "connected" to a dead
-///   connection);
-/// * `when_connected` and `stop_service` may be called from inside a
-///   `when_connected` callback (Twisted 26 fails them with `RuntimeError`);
-///   they are queued like every re-entrant input;
-/// * a waiter whose callbacks fail never stops the other waiters firing;
-/// * `endpoint.connect` failing synchronously (even by panicking) is a
-///   failed attempt, not an error out of `start_service`;
-/// * events from an abandoned attempt are recognised by its id and ignored
-///   instead of raising `NoTransition`;
-/// * [`reset_backoff_after`](ClientServiceBuilder::reset_backoff_after),
-///   opt-in, resets the failure count only for connections that stayed up.
-///
-/// `prepare_connection` receives the user's protocol (Twisted passes the
-/// proxy, whose attributes reach the user's protocol; Rust has no attribute
-/// forwarding). The retry log line gives the delay as a `Duration`.
-pub struct ClientService<F: ProtocolFactory> {
-    shared: Rc<Shared<F>>,
-}
-
-impl<F: ProtocolFactory> Clone for ClientService<F> {
-    fn clone(&self) -> Self {
-        ClientService {
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-/// Builds a [`ClientService`].
-pub struct ClientServiceBuilder<F: ProtocolFactory> {
-    endpoint: Rc<dyn StreamClientEndpoint>,
-    factory: F,
-    retry_policy: Option<RetryPolicy>,
-    clock: Option<Rc<dyn ReactorTime>>,
-    prepare: Option<Prepare<F::Protocol>>,
-    reset_backoff_after: Option<Duration>,
-    name: Option<String>,
-}
-
-impl<F: ProtocolFactory> ClientServiceBuilder<F> {
-    /// The delay before each retry, given the failures in a row (1 for the
-    /// first retry). Default: Twisted's `backoffPolicy()`.
-    pub fn retry_policy(mut self, policy: impl Fn(u32) -> Duration + 'static) -> Self {
-        self.retry_policy = Some(Rc::new(policy));
-        self
-    }
-
-    /// The clock retries are scheduled on (required).
-    pub fn clock(mut self, clock: Rc<dyn ReactorTime>) -> Self {
-        self.clock = Some(clock);
-        self
-    }
-
-    /// Runs `prepare` on each new connection before `when_connected` waiters
-    /// hear of it. It may return `Result<T, Failure>` or a `Deferred<T>`
-    /// (the value is ignored); a failure, or a panic, counts as a failed
-    /// attempt and closes the connection.
-    pub fn prepare_connection<R: IntoOutcome>(
-        mut self,
-        prepare: impl Fn(&Rc<RefCell<F::Protocol>>) -> R + 'static,
-    ) -> Self {
-        let prepare = Rc::new(prepare);
-        self.prepare = Some(Rc::new(move |protocol: &Rc<RefCell<F::Protocol>>| {
-            let (prepare, protocol) = (prepare.clone(), protocol.clone());
-            maybe_deferred(move || prepare(&protocol)).add_callback(|_| Ok(()))
-        }));
-        self
-    }
-
-    /// Only reset the failure count once a connection has stayed up for
-    /// `after`; a peer that accepts and drops at once then meets a growing
-    /// delay instead of a reconnect storm. Default (Twisted): reset on every
-    /// successful connection.
-    pub fn reset_backoff_after(mut self, after: Duration) -> Self {
-        self.reset_backoff_after = Some(after);
-        self
-    }
-
-    /// The service's name.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Builds the (stopped) service.
-    ///
-    /// # Panics
-    ///
-    /// If no [`clock`](ClientServiceBuilder::clock) was given.
-    pub fn build(self) -> ClientService<F> {
-        let clock = self
-            .clock
-            .expect("ClientService needs a clock: call .clock(reactor or testing::Clock)");
-        let service = match self.name {
-            Some(name) => ServiceState::named(name),
-            None => ServiceState::new(),
-        };
-        let shared = Rc::new_cyclic(|me| Shared {
+impl<F: ProtocolFactory> Shared<F> {
+    pub(super) fn new(
+        service: ServiceState,
+        endpoint: Rc<dyn StreamClientEndpoint>,
+        factory: Rc<F>,
+        retry_policy: RetryPolicy,
+        clock: Rc<dyn ReactorTime>,
+        prepare: Option<Prepare<F::Protocol>>,
+        machine: Machine<F::Protocol>,
+    ) -> Rc<Shared<F>> {
+        Rc::new_cyclic(|me| Shared {
             service,
-            endpoint: self.endpoint,
-            factory: Rc::new(self.factory),
-            retry_policy: self.retry_policy.unwrap_or_else(default_retry_policy),
+            endpoint,
+            factory,
+            retry_policy,
             clock,
-            prepare: self.prepare,
-            machine: RefCell::new(Machine::new(self.reset_backoff_after)),
+            prepare,
+            machine: RefCell::new(machine),
             inbox: RefCell::new(VecDeque::new()),
             busy: Cell::new(false),
             me: me.clone(),
-        });
-        ClientService { shared }
-    }
-}
-
-impl<F: ProtocolFactory> ClientService<F> {
-    /// Starts building a service connecting to `endpoint` with `factory`.
-    pub fn builder(endpoint: Rc<dyn StreamClientEndpoint>, factory: F) -> ClientServiceBuilder<F> {
-        ClientServiceBuilder {
-            endpoint,
-            factory,
-            retry_policy: None,
-            clock: None,
-            prepare: None,
-            reset_backoff_after: None,
-            name: None,
-        }
+        })
     }
 
-    /// The connected protocol: now if connected, else once the next
-    /// connection is made (Twisted's `whenConnected`). With
-    /// `fail_after_failures = Some(n)`, fails with the attempt's own failure
-    /// once `n` attempts in a row have failed after this call (0 and 1 both
-    /// mean the next failure). Fails with `CancelledError` when the service
-    /// stops, or at once if it is stopped.
-    pub fn when_connected(
-        &self,
-        fail_after_failures: Option<u32>,
-    ) -> Deferred<Rc<RefCell<F::Protocol>>> {
-        let waiter = Deferred::new();
-        self.shared
-            .feed(Input::WhenConnected(waiter.clone(), fail_after_failures));
-        waiter
-    }
-
-    /// The user's factory.
-    pub fn factory(&self) -> &F {
-        &self.shared.factory
-    }
-
-    /// The name of the machine's current state (for logs and tests).
-    pub fn state_name(&self) -> &'static str {
-        self.shared.machine.borrow().state.name()
-    }
-
-    /// Failed attempts in a row so far.
-    pub fn failed_attempts(&self) -> u32 {
-        self.shared.machine.borrow().failed_attempts
-    }
-}
-
-impl<F: ProtocolFactory> Service for ClientService<F> {
-    fn state(&self) -> &ServiceState {
-        &self.shared.service
-    }
-
-    /// Starts connecting. A second start while running logs a warning
-    /// (`Duplicate ClientService.start_service`) and does nothing.
-    fn start_service(&self) {
-        if self.shared.service.is_running() {
-            log::warn!("Duplicate ClientService.start_service {self:?}");
-            return;
-        }
-        self.shared.service.set_running(true);
-        self.shared.feed(Input::Start);
-    }
-
-    /// Stops, even if never started; never fails.
-    fn stop_service(&self) -> Deferred<()> {
-        self.shared.service.set_running(false);
-        let stopped = Deferred::new();
-        self.shared.feed(Input::Stop(stopped.clone()));
-        stopped
-    }
-}
-
-impl<F: ProtocolFactory> Shared<F> {
     /// Handles `input`, or queues it if another input is being handled.
-    fn feed(&self, input: Input<F::Protocol>) {
+    pub(super) fn feed(&self, input: Input<F::Protocol>) {
         self.inbox.borrow_mut().push_back(input);
         if self.busy.replace(true) {
             return;
@@ -296,30 +70,31 @@ impl<F: ProtocolFactory> Shared<F> {
         loop {
             let next = self.inbox.borrow_mut().pop_front();
             let Some(input) = next else { break };
-            let now = self.clock.now();
-            let actions = self.machine.borrow_mut().transition(input, now);
-            for action in actions {
-                self.perform(action);
-            }
+            self.handle(input);
         }
         self.busy.set(false);
     }
 
-    /// Carries out one action, with no borrow held across user code.
-    fn perform(&self, action: Action<F::Protocol>) {
+    /// One transition and its actions; what an action produced is handled
+    /// at once, before the next action and any queued input.
+    fn handle(&self, input: Input<F::Protocol>) {
+        let now = self.clock.now();
+        let actions = self.machine.borrow_mut().transition(input, now);
+        for action in actions {
+            if let Some(produced) = self.perform(action) {
+                self.handle(produced);
+            }
+        }
+    }
+
+    /// Carries out one action, with no borrow held across user code;
+    /// returns what it produced, as an input for the machine.
+    fn perform(&self, action: Action<F::Protocol>) -> Option<Input<F::Protocol>> {
         match action {
             Action::AttemptConnection(id) => {
-                let attempt = self.attempt_connection(id);
-                if let State::Connecting { attempt: slot } = &mut self.machine.borrow_mut().state {
-                    *slot = Some(attempt);
-                }
+                return Some(Input::AttemptStarted(id, self.attempt_connection(id)));
             }
-            Action::WaitForRetry => {
-                let failures = {
-                    let mut machine = self.machine.borrow_mut();
-                    machine.failed_attempts = machine.failed_attempts.saturating_add(1);
-                    machine.failed_attempts
-                };
+            Action::ScheduleRetry(failures) => {
                 let delay = (self.retry_policy)(failures);
                 log::info!(
                     "Scheduling retry {failures} to connect {} in {delay:?}.",
@@ -331,9 +106,7 @@ impl<F: ProtocolFactory> Shared<F> {
                         shared.feed(Input::Reconnect);
                     }
                 });
-                if let State::Waiting { retry: slot } = &mut self.machine.borrow_mut().state {
-                    *slot = Some(retry);
-                }
+                return Some(Input::RetryScheduled(retry));
             }
             Action::Notify(waiters, protocol) => {
                 for waiter in waiters {
@@ -360,11 +133,12 @@ impl<F: ProtocolFactory> Shared<F> {
                 log::debug!("ClientService: {input} ignored in state {state} (stale or no effect)");
             }
         }
+        None
     }
 
     /// Twisted's `_connect`: one attempt, through a fresh wrapping factory;
     /// its outcome comes back as `ConnectionMade` or `ConnectionFailed`.
-    fn attempt_connection(&self, id: u64) -> Deferred<()> {
+    fn attempt_connection(&self, id: AttemptId) -> Deferred<()> {
         let me = self.me.clone();
         let on_lost: LostNotify = Rc::new(move |id, reason| {
             if let Some(shared) = me.upgrade() {
@@ -415,24 +189,4 @@ fn prepare_connection<P: 'static>(
             Err(failure)
         }
     })
-}
-
-impl<F: ProtocolFactory> fmt::Debug for ClientService<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientService")
-            .field("endpoint", &self.shared.endpoint.describe())
-            .field("factory", &self.shared.factory.describe())
-            .field("service", &self.shared.service)
-            .field("machine", &self.shared.machine.borrow())
-            .finish()
-    }
-}
-
-impl<F: ProtocolFactory> fmt::Debug for ClientServiceBuilder<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientServiceBuilder")
-            .field("endpoint", &self.endpoint.describe())
-            .field("factory", &self.factory.describe())
-            .finish()
-    }
 }

@@ -1,11 +1,15 @@
 //! ClientService's state machine: seven states, seven inputs, and the
 //! transition table in one `match` ([`Machine::transition`]).
 //!
-//! A transition only switches state and updates bookkeeping; everything
-//! that can reach user code (firing Deferreds, connecting, closing,
-//! scheduling, the retry policy) is returned as a list of [`Action`]s, which
-//! the service performs in order with no borrow held. Entry actions come
-//! first, then the transition's own (Twisted 26's order).
+//! The machine is pure: a transition only switches state and updates
+//! bookkeeping (the failure count included); everything that can reach
+//! user code (firing Deferreds, connecting, closing, scheduling, the retry
+//! policy) is returned as a list of [`Action`]s, which the driver performs
+//! in order with no borrow held. Entry actions come first, then the
+//! transition's own (Twisted 26's order). What performing an action
+//! produces (the attempt's Deferred, the retry timer) comes back as an
+//! input ([`Input::AttemptStarted`], [`Input::RetryScheduled`]), handled
+//! before any other, so the table below is the whole truth.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -18,7 +22,16 @@ use torsion_reactor::{Deferred, DelayedCall, Failure};
 
 use super::proxy::Connection;
 
+#[cfg(test)]
+mod tests;
+
 pub(crate) type Waiter<P> = Deferred<Rc<RefCell<P>>>;
+
+/// Which connection attempt an event belongs to: attempts are numbered
+/// from 1 in the order they start, so a late event from an abandoned one
+/// is recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AttemptId(pub(crate) u64);
 
 /// The states (Twisted's `_ClientMachine` states) with their data.
 pub(crate) enum State<P> {
@@ -61,10 +74,14 @@ pub(crate) enum Input<P> {
     Start,
     Stop(Deferred<()>),
     WhenConnected(Waiter<P>, Option<u32>),
-    ConnectionMade(u64, Rc<Connection<P>>),
-    ConnectionFailed(u64, Failure),
+    /// Performing `AttemptConnection` started the attempt: its Deferred.
+    AttemptStarted(AttemptId, Deferred<()>),
+    ConnectionMade(AttemptId, Rc<Connection<P>>),
+    ConnectionFailed(AttemptId, Failure),
+    /// Performing `ScheduleRetry` scheduled the retry: its timer.
+    RetryScheduled(DelayedCall),
     Reconnect,
-    ClientDisconnected(u64, Failure),
+    ClientDisconnected(AttemptId, Failure),
 }
 
 impl<P> Input<P> {
@@ -73,8 +90,10 @@ impl<P> Input<P> {
             Input::Start => "start",
             Input::Stop(_) => "stop",
             Input::WhenConnected(..) => "when_connected",
+            Input::AttemptStarted(..) => "attempt_started",
             Input::ConnectionMade(..) => "connection_made",
             Input::ConnectionFailed(..) => "connection_failed",
+            Input::RetryScheduled(..) => "retry_scheduled",
             Input::Reconnect => "reconnect",
             Input::ClientDisconnected(..) => "client_disconnected",
         }
@@ -83,10 +102,12 @@ impl<P> Input<P> {
 
 /// What a transition asks the service to do, in order.
 pub(crate) enum Action<P> {
-    /// Entry of Connecting: start attempt number `id`.
-    AttemptConnection(u64),
-    /// Entry of Waiting: count the failure, ask the policy, schedule the retry.
-    WaitForRetry,
+    /// Entry of Connecting: start attempt `id` (then feed `AttemptStarted`).
+    AttemptConnection(AttemptId),
+    /// Entry of Waiting (the failure is counted): ask the policy for the
+    /// delay after this many failures in a row, schedule the retry (then
+    /// feed `RetryScheduled`).
+    ScheduleRetry(u32),
     /// Fire these waiters with the connected protocol.
     Notify(Vec<Waiter<P>>, Rc<RefCell<P>>),
     /// Fail these waiters with this very failure.
@@ -105,15 +126,15 @@ pub(crate) enum Action<P> {
 
 /// The machine: state plus the data shared across states.
 pub(crate) struct Machine<P> {
-    pub(crate) state: State<P>,
+    state: State<P>,
     /// Failures in a row; the retry policy's argument.
-    pub(crate) failed_attempts: u32,
+    failed_attempts: u32,
     awaiting: Vec<(Waiter<P>, Option<u32>)>,
     stop_waiters: Vec<Deferred<()>>,
-    /// Ids of attempts started so far.
+    /// Attempts started so far.
     attempts: u64,
     /// The attempt (and then connection) the machine is following.
-    current: Option<u64>,
+    current: Option<AttemptId>,
     /// Opt-in: only a connection that stayed up this long resets the count.
     reset_backoff_after: Option<Duration>,
 }
@@ -131,15 +152,34 @@ impl<P> Machine<P> {
         }
     }
 
-    fn start_attempt(&mut self) -> Action<P> {
-        self.attempts += 1;
-        self.current = Some(self.attempts);
-        self.state = State::Connecting { attempt: None };
-        Action::AttemptConnection(self.attempts)
+    /// The current state.
+    pub(crate) fn state(&self) -> &State<P> {
+        &self.state
     }
 
-    fn is_current(&self, id: u64) -> bool {
+    /// Failures in a row so far.
+    pub(crate) fn failed_attempts(&self) -> u32 {
+        self.failed_attempts
+    }
+
+    fn start_attempt(&mut self) -> Action<P> {
+        self.attempts += 1;
+        let id = AttemptId(self.attempts);
+        self.current = Some(id);
+        self.state = State::Connecting { attempt: None };
+        Action::AttemptConnection(id)
+    }
+
+    fn is_current(&self, id: AttemptId) -> bool {
         self.current == Some(id)
+    }
+
+    /// Entry of Waiting: one more failure in a row, then the retry.
+    fn wait_for_retry(&mut self) -> Action<P> {
+        self.current = None;
+        self.state = State::Waiting { retry: None };
+        self.failed_attempts = self.failed_attempts.saturating_add(1);
+        Action::ScheduleRetry(self.failed_attempts)
     }
 
     /// Twisted's failAfter processing: each waiter with a budget spends one
@@ -263,9 +303,7 @@ impl<P> Machine<P> {
                 S::Connecting { attempt },
                 I::ConnectionFailed(id, f) | I::ClientDisconnected(id, f),
             ) if self.is_current(id) => {
-                self.current = None;
-                self.state = S::Waiting { retry: None };
-                let mut actions = vec![A::WaitForRetry, self.fail_after(&f)];
+                let mut actions = vec![self.wait_for_retry(), self.fail_after(&f)];
                 // Abandon the attempt (cancels a pending preparation); its
                 // late failure carries a stale id and is ignored.
                 actions.extend(attempt.map(A::CancelAttempt));
@@ -279,18 +317,35 @@ impl<P> Machine<P> {
                         self.failed_attempts = 0;
                     }
                 }
-                self.current = None;
-                self.state = S::Waiting { retry: None };
-                vec![A::WaitForRetry]
+                vec![self.wait_for_retry()]
             }
             // Twisted 26's †4, only reachable if handling connection_made
             // failed: retry, and close the connection Twisted leaves open.
             (S::Connected { connection, .. }, I::ConnectionFailed(id, _))
                 if self.is_current(id) =>
             {
-                self.current = None;
-                self.state = S::Waiting { retry: None };
-                vec![A::LoseConnection(connection), A::WaitForRetry]
+                let retry = self.wait_for_retry();
+                vec![A::LoseConnection(connection), retry]
+            }
+
+            // what performing an entry action produced, kept for a stop to
+            // cancel (it comes back before any other input, so the state is
+            // the one that asked; otherwise it is dropped)
+            (S::Connecting { attempt: None }, I::AttemptStarted(id, attempt))
+                if self.is_current(id) =>
+            {
+                self.state = S::Connecting {
+                    attempt: Some(attempt),
+                };
+                vec![]
+            }
+            (S::Waiting { retry: None }, I::RetryScheduled(retry)) => {
+                self.state = S::Waiting { retry: Some(retry) };
+                vec![]
+            }
+            (s, I::AttemptStarted(..) | I::RetryScheduled(_)) => {
+                self.state = s;
+                vec![]
             }
 
             // retry

@@ -9,18 +9,29 @@ use torsion_reactor::{
     ProtocolRef, TransportRef, WrapperHooks,
 };
 
+use super::machine::AttemptId;
+
 /// Tells the service that connection `id` was lost.
-pub(crate) type LostNotify = Rc<dyn Fn(u64, Failure)>;
+pub(crate) type LostNotify = Rc<dyn Fn(AttemptId, Failure)>;
 
 /// One connection made by one attempt: the user's protocol and the
 /// transport it was given.
 pub(crate) struct Connection<P> {
-    pub(crate) id: u64,
+    pub(crate) id: AttemptId,
     pub(crate) protocol: Rc<RefCell<P>>,
     transport: RefCell<Option<TransportRef>>,
 }
 
 impl<P> Connection<P> {
+    /// Connection `id`, to `protocol`, with no transport yet.
+    pub(crate) fn new(id: AttemptId, protocol: Rc<RefCell<P>>) -> Connection<P> {
+        Connection {
+            id,
+            protocol,
+            transport: RefCell::new(None),
+        }
+    }
+
     /// Closes it (after flushing), if it has a transport yet.
     pub(crate) fn lose(&self) {
         let transport = self.transport.borrow().clone();
@@ -55,7 +66,7 @@ impl<P: 'static> WrapperHooks for ServiceHooks<P> {
 /// [`ServiceHooks`], and the connection is kept, typed, for the service to
 /// take once the endpoint fires. Every other call is forwarded.
 pub(crate) struct AttemptHooks<P> {
-    attempt: u64,
+    attempt: AttemptId,
     on_lost: LostNotify,
     connection: RefCell<Option<Rc<Connection<P>>>>,
 }
@@ -67,7 +78,7 @@ pub(crate) type DisconnectFactory<F> =
 /// The factory for attempt `attempt` of `factory`.
 pub(crate) fn disconnect_factory<F: torsion_reactor::ProtocolFactory>(
     factory: Rc<F>,
-    attempt: u64,
+    attempt: AttemptId,
     on_lost: LostNotify,
 ) -> DisconnectFactory<F> {
     FactoryWrapper::new(
@@ -90,11 +101,7 @@ impl<P> AttemptHooks<P> {
 
 impl<P: Protocol> FactoryHooks<P> for AttemptHooks<P> {
     fn built(&self, protocol: &Rc<RefCell<P>>, built: HookedProtocol) -> HookedProtocol {
-        let connection = Rc::new(Connection {
-            id: self.attempt,
-            protocol: protocol.clone(),
-            transport: RefCell::new(None),
-        });
+        let connection = Rc::new(Connection::new(self.attempt, protocol.clone()));
         *self.connection.borrow_mut() = Some(connection.clone());
         built.with_hooks(ServiceHooks {
             connection,

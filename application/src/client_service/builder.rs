@@ -1,0 +1,119 @@
+//! [`ClientServiceBuilder`]: how a [`ClientService`] is configured.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+use std::time::Duration;
+
+use torsion_reactor::{
+    maybe_deferred, IntoOutcome, ProtocolFactory, ReactorTime, StreamClientEndpoint,
+};
+
+use super::driver::{Prepare, Shared};
+use super::handle::ClientService;
+use super::machine::Machine;
+use crate::backoff::{default_retry_policy, RetryPolicy};
+use crate::service::ServiceState;
+
+/// Builds a [`ClientService`].
+pub struct ClientServiceBuilder<F: ProtocolFactory> {
+    endpoint: Rc<dyn StreamClientEndpoint>,
+    factory: F,
+    retry_policy: Option<RetryPolicy>,
+    clock: Option<Rc<dyn ReactorTime>>,
+    prepare: Option<Prepare<F::Protocol>>,
+    reset_backoff_after: Option<Duration>,
+    name: Option<String>,
+}
+
+impl<F: ProtocolFactory> ClientServiceBuilder<F> {
+    pub(super) fn new(endpoint: Rc<dyn StreamClientEndpoint>, factory: F) -> Self {
+        ClientServiceBuilder {
+            endpoint,
+            factory,
+            retry_policy: None,
+            clock: None,
+            prepare: None,
+            reset_backoff_after: None,
+            name: None,
+        }
+    }
+
+    /// The delay before each retry, given the failures in a row (1 for the
+    /// first retry). Default: Twisted's `backoffPolicy()`.
+    pub fn retry_policy(mut self, policy: impl Fn(u32) -> Duration + 'static) -> Self {
+        self.retry_policy = Some(Rc::new(policy));
+        self
+    }
+
+    /// The clock retries are scheduled on (required).
+    pub fn clock(mut self, clock: Rc<dyn ReactorTime>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Runs `prepare` on each new connection before `when_connected` waiters
+    /// hear of it. It may return `Result<T, Failure>` or a `Deferred<T>`
+    /// (the value is ignored); a failure, or a panic, counts as a failed
+    /// attempt and closes the connection.
+    pub fn prepare_connection<R: IntoOutcome>(
+        mut self,
+        prepare: impl Fn(&Rc<RefCell<F::Protocol>>) -> R + 'static,
+    ) -> Self {
+        let prepare = Rc::new(prepare);
+        self.prepare = Some(Rc::new(move |protocol: &Rc<RefCell<F::Protocol>>| {
+            let (prepare, protocol) = (prepare.clone(), protocol.clone());
+            maybe_deferred(move || prepare(&protocol)).add_callback(|_| Ok(()))
+        }));
+        self
+    }
+
+    /// Only reset the failure count once a connection has stayed up for
+    /// `after`; a peer that accepts and drops at once then meets a growing
+    /// delay instead of a reconnect storm. Default (Twisted): reset on every
+    /// successful connection.
+    pub fn reset_backoff_after(mut self, after: Duration) -> Self {
+        self.reset_backoff_after = Some(after);
+        self
+    }
+
+    /// The service's name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Builds the (stopped) service.
+    ///
+    /// # Panics
+    ///
+    /// If no [`clock`](ClientServiceBuilder::clock) was given.
+    pub fn build(self) -> ClientService<F> {
+        let clock = self
+            .clock
+            .expect("ClientService needs a clock: call .clock(reactor or testing::Clock)");
+        let service = match self.name {
+            Some(name) => ServiceState::named(name),
+            None => ServiceState::new(),
+        };
+        let shared = Shared::new(
+            service,
+            self.endpoint,
+            Rc::new(self.factory),
+            self.retry_policy.unwrap_or_else(default_retry_policy),
+            clock,
+            self.prepare,
+            Machine::new(self.reset_backoff_after),
+        );
+        ClientService { shared }
+    }
+}
+
+impl<F: ProtocolFactory> fmt::Debug for ClientServiceBuilder<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientServiceBuilder")
+            .field("endpoint", &self.endpoint.describe())
+            .field("factory", &self.factory.describe())
+            .finish()
+    }
+}
