@@ -78,14 +78,13 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod address;
+mod default_factory;
 mod defer;
 pub mod error;
 mod executor;
-mod factory;
 mod failure;
 mod interfaces;
 mod mio_reactor;
-mod per_core;
 mod system_triggers;
 pub mod task;
 mod threads;
@@ -94,16 +93,16 @@ mod transport_core;
 mod wrappers;
 
 pub use address::Address;
+pub use default_factory::{Factory, PortCounter};
 pub use defer::{
     fail, gather_results, maybe_deferred, race, succeed, Deferred, DeferredList,
     DeferredListResult, IntoOutcome, Outcome,
 };
 pub use executor::{LocalExecutor, LocalFuture, LocalSpawn};
-pub use factory::{Factory, PortCounter};
 pub use failure::{log_failure, Failure};
 pub use interfaces::*;
+pub use mio_reactor::{run_per_core, CoreFailure, CoreSetup, PerCore, PerCoreError, SetupError};
 pub use mio_reactor::{Reactor, ThreadError};
-pub use per_core::{run_per_core, CoreFailure, CoreSetup, PerCore, PerCoreError, SetupError};
 pub use system_triggers::SystemTriggers;
 pub use threads::{thread_channel, ThreadCalls, ThreadHandle};
 pub use time::{DelayedCall, TimerId, TimerQueue, Timers};

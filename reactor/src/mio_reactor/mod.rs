@@ -2,6 +2,7 @@
 
 mod connection;
 mod connector;
+mod per_core;
 mod pool;
 mod port;
 mod reactor;
@@ -9,5 +10,6 @@ mod stream;
 mod tcp;
 mod unix;
 
+pub use per_core::{run_per_core, CoreFailure, CoreSetup, PerCore, PerCoreError, SetupError};
 pub use pool::ThreadError;
 pub use reactor::Reactor;

@@ -2,12 +2,12 @@
 //! reactors that record what code asks of them (Twisted's
 //! `twisted.internet.testing`).
 
-mod clock;
 mod raising;
 mod reactor;
+mod reactor_clock;
 mod records;
 
-pub use clock::MemoryReactorClock;
 pub use raising::RaisingMemoryReactor;
 pub use reactor::MemoryReactor;
+pub use reactor_clock::MemoryReactorClock;
 pub use records::{FakeConnector, FakePort, TcpClient, TcpServer, UnixClient, UnixServer};
