@@ -10,7 +10,7 @@ use crate::error::{PanicError, ReactorGone};
 
 type Call = Box<dyn FnOnce() + Send>;
 
-struct Shared {
+struct ThreadQueue {
     calls: Mutex<VecDeque<Call>>,
     /// Set by the first call queued since the last drain: wakes coalesce.
     wake_pending: AtomicBool,
@@ -18,7 +18,7 @@ struct Shared {
     wake: Box<dyn Fn() + Send + Sync>,
 }
 
-impl Shared {
+impl ThreadQueue {
     fn calls(&self) -> MutexGuard<'_, VecDeque<Call>> {
         // A panic while holding the lock cannot corrupt a VecDeque push/take.
         self.calls
@@ -60,18 +60,18 @@ impl Shared {
 /// ```
 #[derive(Clone)]
 pub struct ThreadHandle {
-    shared: Arc<Shared>,
+    shared: Arc<ThreadQueue>,
 }
 
 /// The reactor's end of a [`ThreadHandle`]: runs what other threads queued.
 pub struct ThreadCalls {
-    shared: Arc<Shared>,
+    shared: Arc<ThreadQueue>,
 }
 
 /// A connected [`ThreadHandle`] and [`ThreadCalls`]; `wake` is called (from
 /// the queuing thread) when the reactor should look at the queue.
 pub fn thread_channel(wake: impl Fn() + Send + Sync + 'static) -> (ThreadHandle, ThreadCalls) {
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(ThreadQueue {
         calls: Mutex::new(VecDeque::new()),
         wake_pending: AtomicBool::new(false),
         closed: AtomicBool::new(false),

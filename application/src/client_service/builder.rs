@@ -9,7 +9,7 @@ use torsion_reactor::{
     maybe_deferred, IntoOutcome, ProtocolFactory, ReactorTime, StreamClientEndpoint,
 };
 
-use super::driver::{Prepare, Shared};
+use super::driver::{Driver, Prepare};
 use super::handle::ClientService;
 use super::machine::Machine;
 use crate::backoff::{default_retry_policy, RetryPolicy};
@@ -96,7 +96,7 @@ impl<F: ProtocolFactory> ClientServiceBuilder<F> {
             Some(name) => ServiceState::named(name),
             None => ServiceState::new(),
         };
-        let shared = Shared::new(
+        let shared = Driver::new(
             service,
             self.endpoint,
             Rc::new(self.factory),

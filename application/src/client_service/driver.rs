@@ -23,7 +23,7 @@ use crate::service::ServiceState;
 pub(super) type Prepare<P> = Rc<dyn Fn(&Rc<RefCell<P>>) -> Deferred<()>>;
 
 /// The service's state, shared by its handles and its callbacks.
-pub(super) struct Shared<F: ProtocolFactory> {
+pub(super) struct Driver<F: ProtocolFactory> {
     pub(super) service: ServiceState,
     pub(super) endpoint: Rc<dyn StreamClientEndpoint>,
     pub(super) factory: Rc<F>,
@@ -34,10 +34,10 @@ pub(super) struct Shared<F: ProtocolFactory> {
     /// Inputs that arrived while another input's actions were running.
     inbox: RefCell<VecDeque<Input<F::Protocol>>>,
     busy: Cell<bool>,
-    me: Weak<Shared<F>>,
+    me: Weak<Driver<F>>,
 }
 
-impl<F: ProtocolFactory> Shared<F> {
+impl<F: ProtocolFactory> Driver<F> {
     pub(super) fn new(
         service: ServiceState,
         endpoint: Rc<dyn StreamClientEndpoint>,
@@ -46,8 +46,8 @@ impl<F: ProtocolFactory> Shared<F> {
         clock: Rc<dyn ReactorTime>,
         prepare: Option<Prepare<F::Protocol>>,
         machine: Machine<F::Protocol>,
-    ) -> Rc<Shared<F>> {
-        Rc::new_cyclic(|me| Shared {
+    ) -> Rc<Driver<F>> {
+        Rc::new_cyclic(|me| Driver {
             service,
             endpoint,
             factory,

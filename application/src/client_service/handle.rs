@@ -7,7 +7,7 @@ use std::rc::Rc;
 use torsion_reactor::{Deferred, ProtocolFactory, StreamClientEndpoint};
 
 use super::builder::ClientServiceBuilder;
-use super::driver::Shared;
+use super::driver::Driver;
 use super::machine::Input;
 use crate::service::{Service, ServiceState};
 
@@ -95,7 +95,7 @@ use crate::service::{Service, ServiceState};
 /// proxy, whose attributes reach the user's protocol; Rust has no attribute
 /// forwarding). The retry log line gives the delay as a `Duration`.
 pub struct ClientService<F: ProtocolFactory> {
-    pub(super) shared: Rc<Shared<F>>,
+    pub(super) shared: Rc<Driver<F>>,
 }
 
 impl<F: ProtocolFactory> Clone for ClientService<F> {

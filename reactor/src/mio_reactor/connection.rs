@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 
 use mio::{Interest, Token};
 
-use super::reactor::{IoSource, Shared};
+use super::reactor::{IoSource, ReactorState};
 use super::stream::Stream;
 use crate::error::{ConnectionAborted, ConnectionDone, ConnectionLost, PanicError, ProducerError};
 use crate::interfaces::{
@@ -47,7 +47,7 @@ pub(crate) struct Connection {
     me: Weak<Connection>,
     token: Cell<Token>,
     stream: RefCell<Option<Stream>>,
-    reactor: Weak<Shared>,
+    reactor: Weak<ReactorState>,
     protocol: RefCell<Option<ProtocolRef>>,
     state: RefCell<State>,
     peer: Address,
@@ -59,7 +59,7 @@ impl Connection {
     /// Registers `stream` and connects `protocol` to it (calls its
     /// `make_connection`).
     pub(crate) fn start(
-        reactor: &Rc<Shared>,
+        reactor: &Rc<ReactorState>,
         mut stream: Stream,
         peer: Option<Address>,
         host: Option<Address>,
@@ -100,7 +100,7 @@ impl Connection {
         Ok(connection)
     }
 
-    fn reactor(&self) -> Option<Rc<Shared>> {
+    fn reactor(&self) -> Option<Rc<ReactorState>> {
         self.reactor.upgrade()
     }
 

@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol as SockProtocol, SockAddr, Socket, Type};
 use super::connection::Connection;
 use super::pool;
 use super::port::build;
-use super::reactor::{IoSource, Reactor, Shared};
+use super::reactor::{IoSource, Reactor, ReactorState};
 use super::stream::Stream;
 use crate::error::{
     ConnectError, ConnectionRefused, DnsLookupError, NoProtocol, NotConnectingError, TimeoutError,
@@ -130,7 +130,7 @@ struct Attempt {
 /// An outgoing connection, retried through [`Connector::connect`].
 pub(crate) struct StreamConnector {
     me: Weak<StreamConnector>,
-    reactor: Weak<Shared>,
+    reactor: Weak<ReactorState>,
     target: Target,
     factory: Rc<dyn DynProtocolFactory>,
     timeout: Duration,

@@ -11,7 +11,7 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
 use super::connection::Connection;
-use super::reactor::{IoSource, Shared};
+use super::reactor::{IoSource, ReactorState};
 use super::stream::Stream;
 use crate::error::{CannotListenError, PanicError};
 use crate::interfaces::{DynProtocolFactory, ListeningPort, ProtocolRef};
@@ -103,7 +103,7 @@ pub(crate) trait Bind {
 /// A listening socket serving one factory.
 pub(crate) struct StreamPort {
     me: Weak<StreamPort>,
-    reactor: Weak<Shared>,
+    reactor: Weak<ReactorState>,
     factory: Rc<dyn DynProtocolFactory>,
     bind: Box<dyn Bind>,
     listener: RefCell<Option<(Token, Listener)>>,
@@ -116,7 +116,7 @@ pub(crate) struct StreamPort {
 impl StreamPort {
     /// Binds, listens and registers; the factory's `do_start` runs.
     pub(crate) fn listen(
-        reactor: &Rc<Shared>,
+        reactor: &Rc<ReactorState>,
         factory: Rc<dyn DynProtocolFactory>,
         bind: Box<dyn Bind>,
         requested: Address,
@@ -242,7 +242,7 @@ impl StreamPort {
     /// With descriptors exhausted: frees the reactor's reserve descriptor,
     /// accepts and closes every pending connection, then reserves again.
     /// Returns how many connections were closed.
-    fn shed_pending(&self, reactor: &Shared) -> usize {
+    fn shed_pending(&self, reactor: &ReactorState) -> usize {
         if !reactor.release_reserve_fd() {
             return 0;
         }
@@ -267,7 +267,7 @@ impl StreamPort {
     }
 
     /// Comes back to `accept` after [`ACCEPT_RETRY`] (once at a time).
-    fn retry_later(&self, reactor: &Shared) {
+    fn retry_later(&self, reactor: &ReactorState) {
         if self.retry_scheduled.replace(true) {
             return;
         }

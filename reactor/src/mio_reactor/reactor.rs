@@ -49,7 +49,7 @@ enum Lifecycle {
     Stopped,
 }
 
-pub(crate) struct Shared {
+pub(crate) struct ReactorState {
     poll: RefCell<Poll>,
     registry: Registry,
     pub(crate) timers: Timers,
@@ -117,7 +117,7 @@ pub(crate) struct Shared {
 /// as in Twisted.
 #[derive(Clone)]
 pub struct Reactor {
-    pub(crate) shared: Rc<Shared>,
+    pub(crate) shared: Rc<ReactorState>,
 }
 
 impl Reactor {
@@ -139,7 +139,7 @@ impl Reactor {
             // A failed wake means the poller is gone: the reactor too.
             let _ = waker.wake();
         });
-        let shared = Rc::new(Shared {
+        let shared = Rc::new(ReactorState {
             poll: RefCell::new(poll),
             registry,
             timers: Timers::monotonic(),
@@ -229,7 +229,7 @@ impl Reactor {
         outcome
     }
 
-    pub(crate) fn downgrade(&self) -> Weak<Shared> {
+    pub(crate) fn downgrade(&self) -> Weak<ReactorState> {
         Rc::downgrade(&self.shared)
     }
 }
@@ -239,7 +239,7 @@ fn reserve_descriptor() -> Option<std::fs::File> {
     std::fs::File::open("/dev/null").ok()
 }
 
-impl Shared {
+impl ReactorState {
     pub(crate) fn thread_handle(&self) -> ThreadHandle {
         self.thread_handle.clone()
     }

@@ -36,7 +36,7 @@ enum TimeSource {
     Monotonic(Instant),
 }
 
-struct Shared {
+struct TimerState {
     queue: RefCell<TimerQueue<Scheduled>>,
     source: TimeSource,
 }
@@ -81,7 +81,7 @@ struct Shared {
 /// ```
 #[derive(Clone)]
 pub struct Timers {
-    shared: Rc<Shared>,
+    shared: Rc<TimerState>,
 }
 
 impl fmt::Debug for Timers {
@@ -96,7 +96,7 @@ impl fmt::Debug for Timers {
 impl Timers {
     fn with_source(source: TimeSource) -> Timers {
         Timers {
-            shared: Rc::new(Shared {
+            shared: Rc::new(TimerState {
                 queue: RefCell::new(TimerQueue::new()),
                 source,
             }),
@@ -252,7 +252,7 @@ impl ReactorTime for Timers {
 /// reactor's heap promises no order for ties at all.
 #[derive(Clone)]
 pub struct DelayedCall {
-    timers: Weak<Shared>,
+    timers: Weak<TimerState>,
     state: Rc<CallState>,
 }
 
@@ -324,7 +324,7 @@ impl DelayedCall {
         Ok(())
     }
 
-    fn move_to(&self, shared: &Shared, deadline: Duration) {
+    fn move_to(&self, shared: &TimerState, deadline: Duration) {
         let new_id = shared
             .queue
             .borrow_mut()
