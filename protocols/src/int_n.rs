@@ -136,25 +136,7 @@ impl<P: PrefixWidth, H> IntNStringReceiver<P, H> {
         P::BYTES
     }
 
-    /// The handler.
-    pub fn handler(&self) -> &H {
-        &self.core.handler
-    }
-
-    /// The handler, mutably.
-    pub fn handler_mut(&mut self) -> &mut H {
-        &mut self.core.handler
-    }
-
-    /// Gives the handler back.
-    pub fn into_handler(self) -> H {
-        self.core.handler
-    }
-
-    /// The transport, once connected (until the connection is lost).
-    pub fn transport(&self) -> Option<TransportRef> {
-        self.core.flow.transport()
-    }
+    receiver_accessors!(handler: core.handler, flow: core.flow);
 
     /// Bytes received but not yet delivered (Twisted's `recvd`).
     pub fn buffered(&self) -> &[u8] {
@@ -172,21 +154,7 @@ impl<P: PrefixWidth, H> IntNStringReceiver<P, H> {
         self.core.send_string(string)
     }
 
-    /// Whether delivery is paused (Twisted's `paused`).
-    pub fn is_paused(&self) -> bool {
-        self.core.flow.is_paused()
-    }
-
-    /// Stops delivering and pauses the transport (Twisted's `pauseProducing`).
-    pub fn pause_producing(&mut self) {
-        self.core.flow.pause();
-    }
-
-    /// Stops delivering for good and stops the transport (Twisted's
-    /// `stopProducing`).
-    pub fn stop_producing(&mut self) {
-        self.core.flow.stop();
-    }
+    receiver_flow_controls!(flow: core.flow);
 }
 
 impl<P: PrefixWidth, H: StringHandler> IntNStringReceiver<P, H> {

@@ -101,6 +101,8 @@
 #![warn(unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+#[macro_use]
+mod accessors;
 mod error;
 mod flow;
 mod int_n;

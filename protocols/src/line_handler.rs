@@ -147,20 +147,7 @@ pub struct LineControl<'a> {
 }
 
 impl LineControl<'_> {
-    /// The transport, once connected.
-    pub fn transport(&self) -> Option<TransportRef> {
-        self.flow.transport()
-    }
-
-    /// Writes `line` and the delimiter (Twisted's `sendLine`).
-    pub fn send_line(&self, line: &[u8]) {
-        self.flow.write(&[line, &self.config.delimiter]);
-    }
-
-    /// Loses the connection: no further line is delivered from this chunk.
-    pub fn lose_connection(&self) {
-        self.flow.lose_connection();
-    }
+    connection_controls!(": no further line is delivered from this chunk");
 
     /// Sends the following bytes to `raw_data_received` (Twisted's `setRawMode`).
     pub fn set_raw_mode(&mut self) {
@@ -198,37 +185,9 @@ impl LineControl<'_> {
         cleared
     }
 
-    /// Stops delivering lines and pauses the transport (Twisted's
-    /// `pauseProducing`); buffered lines wait for a resume.
-    pub fn pause_producing(&self) {
-        self.flow.pause();
-    }
+    line_controls!();
 
-    /// Resumes the transport and delivery (Twisted's `resumeProducing`).
-    pub fn resume_producing(&self) {
-        self.flow.resume();
-    }
-
-    /// Stops delivering for good and stops the transport (Twisted's
-    /// `stopProducing`).
-    pub fn stop_producing(&self) {
-        self.flow.stop();
-    }
-
-    /// Whether delivery is paused.
-    pub fn is_paused(&self) -> bool {
-        self.flow.is_paused()
-    }
-
-    /// The line delimiter.
-    pub fn delimiter(&self) -> &[u8] {
-        &self.config.delimiter
-    }
-
-    /// The longest line delivered.
-    pub fn max_length(&self) -> usize {
-        self.config.max_length
-    }
+    flow_controls!("lines");
 }
 
 impl fmt::Debug for LineControl<'_> {

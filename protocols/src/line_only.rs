@@ -66,31 +66,9 @@ pub struct LineOnlyControl<'a> {
 }
 
 impl LineOnlyControl<'_> {
-    /// The transport, once connected.
-    pub fn transport(&self) -> Option<TransportRef> {
-        self.flow.transport()
-    }
+    connection_controls!(": no further line of this chunk is delivered");
 
-    /// Writes `line` and the delimiter with one `write_sequence` (Twisted's
-    /// `sendLine`).
-    pub fn send_line(&self, line: &[u8]) {
-        self.flow.write(&[line, &self.config.delimiter]);
-    }
-
-    /// Loses the connection: no further line of this chunk is delivered.
-    pub fn lose_connection(&self) {
-        self.flow.lose_connection();
-    }
-
-    /// The line delimiter.
-    pub fn delimiter(&self) -> &[u8] {
-        &self.config.delimiter
-    }
-
-    /// The longest line delivered.
-    pub fn max_length(&self) -> usize {
-        self.config.max_length
-    }
+    line_controls!();
 }
 
 impl fmt::Debug for LineOnlyControl<'_> {
@@ -151,49 +129,9 @@ impl<H> LineOnlyReceiver<H> {
         }
     }
 
-    /// Uses `delimiter` to end lines (Twisted's `delimiter`).
-    ///
-    /// # Errors
-    ///
-    /// [`EmptyDelimiter`] if it is empty.
-    pub fn with_delimiter(
-        mut self,
-        delimiter: impl Into<Vec<u8>>,
-    ) -> Result<LineOnlyReceiver<H>, EmptyDelimiter> {
-        let delimiter = delimiter.into();
-        if delimiter.is_empty() {
-            return Err(EmptyDelimiter);
-        }
-        self.config.delimiter = delimiter;
-        self.scanned = 0;
-        Ok(self)
-    }
+    line_config_builders!();
 
-    /// Sets the longest line delivered (Twisted's `MAX_LENGTH`).
-    pub fn with_max_length(mut self, max_length: usize) -> LineOnlyReceiver<H> {
-        self.config.max_length = max_length;
-        self
-    }
-
-    /// The handler.
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
-    /// The handler, mutably.
-    pub fn handler_mut(&mut self) -> &mut H {
-        &mut self.handler
-    }
-
-    /// Gives the handler back.
-    pub fn into_handler(self) -> H {
-        self.handler
-    }
-
-    /// The transport, once connected (until the connection is lost).
-    pub fn transport(&self) -> Option<TransportRef> {
-        self.flow.transport()
-    }
+    receiver_accessors!(handler: handler, flow: flow);
 
     /// Bytes received but not yet delivered (the unfinished line).
     pub fn buffered(&self) -> &[u8] {

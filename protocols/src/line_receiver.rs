@@ -108,44 +108,9 @@ impl<H> LineReceiver<H> {
         }
     }
 
-    /// Uses `delimiter` to end lines (Twisted's `delimiter`).
-    ///
-    /// # Errors
-    ///
-    /// [`EmptyDelimiter`] if it is empty.
-    pub fn with_delimiter(
-        mut self,
-        delimiter: impl Into<Vec<u8>>,
-    ) -> Result<LineReceiver<H>, EmptyDelimiter> {
-        let delimiter = delimiter.into();
-        if delimiter.is_empty() {
-            return Err(EmptyDelimiter);
-        }
-        self.config.delimiter = delimiter;
-        self.scanned = 0;
-        Ok(self)
-    }
+    line_config_builders!();
 
-    /// Sets the longest line delivered (Twisted's `MAX_LENGTH`).
-    pub fn with_max_length(mut self, max_length: usize) -> LineReceiver<H> {
-        self.config.max_length = max_length;
-        self
-    }
-
-    /// The handler.
-    pub fn handler(&self) -> &H {
-        &self.handler
-    }
-
-    /// The handler, mutably.
-    pub fn handler_mut(&mut self) -> &mut H {
-        &mut self.handler
-    }
-
-    /// Gives the handler back.
-    pub fn into_handler(self) -> H {
-        self.handler
-    }
+    receiver_accessors!(handler: handler, flow: flow);
 
     /// The line delimiter.
     pub fn delimiter(&self) -> &[u8] {
@@ -155,11 +120,6 @@ impl<H> LineReceiver<H> {
     /// The longest line delivered.
     pub fn max_length(&self) -> usize {
         self.config.max_length
-    }
-
-    /// The transport, once connected (until the connection is lost).
-    pub fn transport(&self) -> Option<TransportRef> {
-        self.flow.transport()
     }
 
     /// Whether the receiver is in line mode (Twisted's `line_mode`).
@@ -189,21 +149,7 @@ impl<H> LineReceiver<H> {
         self.flow.write(&[line, &self.config.delimiter]);
     }
 
-    /// Whether delivery is paused (Twisted's `paused`).
-    pub fn is_paused(&self) -> bool {
-        self.flow.is_paused()
-    }
-
-    /// Stops delivering and pauses the transport (Twisted's `pauseProducing`).
-    pub fn pause_producing(&mut self) {
-        self.flow.pause();
-    }
-
-    /// Stops delivering for good and stops the transport (Twisted's
-    /// `stopProducing`).
-    pub fn stop_producing(&mut self) {
-        self.flow.stop();
-    }
+    receiver_flow_controls!(flow: flow);
 }
 
 impl<H: LineHandler> LineReceiver<H> {

@@ -81,25 +81,9 @@ impl<H> NetstringReceiver<H> {
         self.core.max_length
     }
 
-    /// The handler.
-    pub fn handler(&self) -> &H {
-        &self.core.handler
-    }
+    receiver_accessors!(handler: core.handler, flow: core.flow);
 
-    /// The handler, mutably.
-    pub fn handler_mut(&mut self) -> &mut H {
-        &mut self.core.handler
-    }
-
-    /// Gives the handler back.
-    pub fn into_handler(self) -> H {
-        self.core.handler
-    }
-
-    /// The transport, once connected (until the connection is lost).
-    pub fn transport(&self) -> Option<TransportRef> {
-        self.core.flow.transport()
-    }
+    receiver_flow_controls!(flow: core.flow);
 
     /// Bytes received but not yet delivered.
     pub fn buffered(&self) -> &[u8] {
@@ -121,16 +105,6 @@ impl<H> NetstringReceiver<H> {
 }
 
 impl<H: StringHandler> NetstringReceiver<H> {
-    /// Whether delivery is paused.
-    pub fn is_paused(&self) -> bool {
-        self.core.flow.is_paused()
-    }
-
-    /// Stops delivering and pauses the transport.
-    pub fn pause_producing(&mut self) {
-        self.core.flow.pause();
-    }
-
     /// Resumes the transport and delivers the netstrings buffered while paused.
     pub fn resume_producing(&mut self) {
         self.core.flow.resume();

@@ -114,10 +114,7 @@ pub struct StringControl<'a> {
 }
 
 impl StringControl<'_> {
-    /// The transport, once connected.
-    pub fn transport(&self) -> Option<TransportRef> {
-        self.flow.transport()
-    }
+    connection_controls!("");
 
     /// Sends `string` framed as this receiver frames (Twisted's `sendString`).
     /// The receiver's maximum length is not enforced on sending.
@@ -128,11 +125,6 @@ impl StringControl<'_> {
     /// netstrings.
     pub fn send_string(&self, string: &[u8]) -> Result<(), StringTooLong> {
         self.framing.send(self.flow, string)
-    }
-
-    /// Loses the connection.
-    pub fn lose_connection(&self) {
-        self.flow.lose_connection();
     }
 
     /// The received bytes not parsed yet, after the current string (in
@@ -149,27 +141,7 @@ impl StringControl<'_> {
         *self.replacement = Some(data);
     }
 
-    /// Stops delivering strings and pauses the transport (Twisted's
-    /// `pauseProducing`).
-    pub fn pause_producing(&self) {
-        self.flow.pause();
-    }
-
-    /// Resumes the transport and delivery (Twisted's `resumeProducing`).
-    pub fn resume_producing(&self) {
-        self.flow.resume();
-    }
-
-    /// Stops delivering for good and stops the transport (Twisted's
-    /// `stopProducing`).
-    pub fn stop_producing(&self) {
-        self.flow.stop();
-    }
-
-    /// Whether delivery is paused.
-    pub fn is_paused(&self) -> bool {
-        self.flow.is_paused()
-    }
+    flow_controls!("strings");
 }
 
 impl fmt::Debug for StringControl<'_> {
