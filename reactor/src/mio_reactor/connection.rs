@@ -1,7 +1,9 @@
-//! [`Connection`]: one TCP or UNIX stream and its transport.
+//! [`Connection`]: one TCP or UNIX stream and its transport. Reading,
+//! writing and closing stay in this one file (a little over 500 lines): they
+//! are one sequence of borrows of the same state, read together; what the
+//! protocol calls is in `connection/transport.rs`.
 
 use std::cell::{Cell, RefCell};
-use std::fmt;
 use std::io::{self, IoSlice};
 use std::net::Shutdown;
 use std::os::fd::OwnedFd;
@@ -12,13 +14,12 @@ use mio::{Interest, Token};
 
 use super::reactor::{IoSource, ReactorState};
 use super::stream::Stream;
-use crate::error::{ConnectionAborted, ConnectionDone, ConnectionLost, PanicError, ProducerError};
-use crate::interfaces::{
-    Consumer, Producer, ProducerRef, ProtocolRef, PushProducer, TcpTransport, Transport,
-    TransportRef, UnixTransport,
-};
-use crate::transport_core::{ProducerCall, TransportCore, WriteSide};
+use crate::error::{ConnectionAborted, ConnectionDone, ConnectionLost, PanicError};
+use crate::interfaces::{ProtocolRef, Transport, TransportRef};
+use crate::transport_core::{TransportCore, WriteSide};
 use crate::{Address, Failure};
+
+mod transport;
 
 /// Reads handled per readiness event before yielding to other connections.
 const READS_PER_TURN: usize = 16;
@@ -506,224 +507,5 @@ impl IoSource for Connection {
 
     fn shutdown(self: Rc<Self>) {
         self.close(Failure::new(ConnectionLost::new()));
-    }
-}
-
-impl Consumer for Connection {
-    fn write(&self, data: &[u8]) {
-        if data.is_empty() || !self.accepting_writes() {
-            return;
-        }
-        if self.state.borrow().core.buffered() != 0 {
-            return self.buffer(data);
-        }
-        match self.write_now(&[IoSlice::new(data)]) {
-            Some(n) if n == data.len() => {}
-            Some(n) => self.buffer(&data[n..]),
-            None => {}
-        }
-    }
-
-    fn register_producer(&self, producer: ProducerRef) -> Result<(), ProducerError> {
-        let call = self.state.borrow_mut().core.register_producer(producer)?;
-        match call {
-            Some(ProducerCall::Resume(_)) => {
-                // A pull producer is asked for its first chunk after the
-                // caller returns (whichever producer is registered then).
-                self.soon(|me| {
-                    let producer = me.state.borrow().core.producer().cloned();
-                    if let Some(producer) = producer {
-                        producer.resume_producing();
-                    }
-                });
-            }
-            Some(call) => call.perform(),
-            None => {}
-        }
-        Ok(())
-    }
-
-    fn unregister_producer(&self) -> Result<(), ProducerError> {
-        // Dropped after the borrow is released (its drop may call us).
-        let removed = self.state.borrow_mut().core.unregister_producer();
-        let _removed = removed?;
-        // A close waiting for the producer to go can finish now.
-        self.soon(|me| {
-            if me.state.borrow().core.buffered() == 0 {
-                me.after_write();
-            }
-        });
-        Ok(())
-    }
-}
-
-impl Producer for Connection {
-    fn stop_producing(&self) {
-        self.lose_connection();
-    }
-}
-
-impl PushProducer for Connection {
-    fn pause_producing(&self) {
-        self.state.borrow_mut().core.set_reading_paused(true);
-    }
-
-    fn resume_producing(&self) {
-        let was_paused = self.state.borrow_mut().core.set_reading_paused(false);
-        if was_paused {
-            // Edge-triggered: readiness seen while paused is not reported
-            // again, so read now (after the caller returns), to the end.
-            self.soon(|me| me.do_read(true));
-        }
-    }
-}
-
-impl Transport for Connection {
-    fn write_sequence(&self, data: &[&[u8]]) {
-        if !self.accepting_writes() {
-            return;
-        }
-        if self.state.borrow().core.buffered() != 0 {
-            for chunk in data {
-                self.buffer(chunk);
-            }
-            return;
-        }
-        let slices: Vec<IoSlice<'_>> = data.iter().map(|d| IoSlice::new(d)).collect();
-        let Some(mut written) = self.write_now(&slices) else {
-            return;
-        };
-        for chunk in data {
-            if written >= chunk.len() {
-                written -= chunk.len();
-                continue;
-            }
-            self.buffer(&chunk[written..]);
-            written = 0;
-        }
-    }
-
-    fn lose_connection(&self) {
-        let effects = self.state.borrow_mut().core.lose_connection();
-        if effects.close.is_some() {
-            self.schedule_close();
-        }
-    }
-
-    fn abort_connection(&self) {
-        let effects = self.state.borrow_mut().core.abort();
-        if let Some(reason) = effects.close {
-            let me = self.me.upgrade();
-            if let (Some(reactor), Some(me)) = (self.reactor(), me) {
-                reactor.soon(move || me.close(reason.failure()));
-            }
-        }
-    }
-
-    fn lose_write_connection(&self) {
-        let effects = self.state.borrow_mut().core.lose_write_connection();
-        if effects.shutdown_write {
-            self.soon(|me| me.shutdown_write());
-        }
-    }
-
-    fn is_disconnecting(&self) -> bool {
-        let core = &self.state.borrow().core;
-        core.is_disconnecting() || core.is_aborting()
-    }
-
-    fn peer(&self) -> Address {
-        self.peer.clone()
-    }
-
-    fn host(&self) -> Address {
-        self.host.clone()
-    }
-
-    fn as_unix(&self) -> Option<&dyn UnixTransport> {
-        let is_unix = self.stream.borrow().as_ref().is_some_and(Stream::is_unix);
-        if is_unix {
-            Some(self)
-        } else {
-            None
-        }
-    }
-
-    fn as_tcp(&self) -> Option<&dyn TcpTransport> {
-        let is_tcp = self
-            .stream
-            .borrow()
-            .as_ref()
-            .is_some_and(|s| s.tcp().is_some());
-        if is_tcp {
-            Some(self)
-        } else {
-            None
-        }
-    }
-}
-
-fn closed() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "the connection is closed")
-}
-
-impl Connection {
-    fn with_tcp<T>(&self, f: impl FnOnce(&mio::net::TcpStream) -> io::Result<T>) -> io::Result<T> {
-        let stream = self.stream.borrow();
-        let stream = stream.as_ref().ok_or_else(closed)?;
-        f(stream
-            .tcp()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::Unsupported, "not a TCP connection"))?)
-    }
-}
-
-impl TcpTransport for Connection {
-    fn set_tcp_no_delay(&self, enabled: bool) -> io::Result<()> {
-        self.with_tcp(|s| s.set_nodelay(enabled))
-    }
-
-    fn tcp_no_delay(&self) -> io::Result<bool> {
-        self.with_tcp(|s| s.nodelay())
-    }
-
-    fn set_tcp_keep_alive(&self, enabled: bool) -> io::Result<()> {
-        self.with_tcp(|s| socket2::SockRef::from(s).set_keepalive(enabled))
-    }
-
-    fn tcp_keep_alive(&self) -> io::Result<bool> {
-        self.with_tcp(|s| socket2::SockRef::from(s).keepalive())
-    }
-
-    fn set_write_buffer_limits(&self, high: usize, low: usize) {
-        self.state
-            .borrow_mut()
-            .core
-            .set_water_marks(high, low.min(high));
-        self.check_high_water();
-    }
-}
-
-impl UnixTransport for Connection {
-    fn send_file_descriptor(&self, descriptor: OwnedFd) -> io::Result<()> {
-        let mut state = self.state.borrow_mut();
-        if state.core.is_closed() || state.core.is_aborting() {
-            return Err(closed());
-        }
-        // Sent with the next byte that goes out (a write must follow).
-        state.pending_fds.push(descriptor);
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Connection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.borrow();
-        f.debug_struct("Connection")
-            .field("host", &self.host)
-            .field("peer", &self.peer)
-            .field("buffered", &state.core.buffered())
-            .field("disconnecting", &state.core.is_disconnecting())
-            .field("closed", &state.core.is_closed())
-            .finish()
     }
 }

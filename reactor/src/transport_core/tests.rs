@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::*;
-use crate::interfaces::{Producer, PullProducer};
+use crate::interfaces::{Producer, PullProducer, PushProducer};
 
 #[derive(Default)]
 struct Counting {
