@@ -1,4 +1,7 @@
 //! The checks once the run is over, and the printed summary.
+//!
+//! Over 500 lines because the soak run's checks and its summary read the same
+//! records and are meant to be read together.
 
 use std::collections::HashMap;
 use std::fmt;

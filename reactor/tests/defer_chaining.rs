@@ -2,6 +2,9 @@
 //! (explicit chaining), pause interplay and stack depth. Ported from
 //! Twisted's `DeferredTests` in `twisted/test/test_defer.py`; each test cites
 //! its case in `spec/deferred.md` §12.
+//!
+//! Over 500 lines: ported test cases kept together by subject so the port
+//! reads beside the original.
 
 mod util;
 

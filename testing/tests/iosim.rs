@@ -1,5 +1,8 @@
 //! Tests for the in-memory connection pump: a port of Twisted's
 //! `src/twisted/test/test_iosim.py`, then Torsion's own.
+//!
+//! Over 500 lines: a port of `test_iosim.py`, kept whole so it reads beside
+//! the original.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -1,6 +1,9 @@
 //! `MemoryReactor`, `MemoryReactorClock` and `RaisingMemoryReactor`: ports of
 //! Twisted's `test_testing.ReactorTests`, and a test per recorded argument
 //! and per lifecycle rule of the spec.
+//!
+//! Over 500 lines: the ports of `test_testing.ReactorTests` and a test per
+//! spec rule, kept together.
 
 use std::cell::{Cell, RefCell};
 use std::io;

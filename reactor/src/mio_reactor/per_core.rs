@@ -1,6 +1,10 @@
 //! [`run_per_core`]: one reactor per thread, each with its own listening
 //! socket on the same port (`SO_REUSEPORT`), so a server scales across
 //! cores without sharing state between threads.
+//!
+//! Over 500 lines because the start-up handshake, the supervision and the
+//! shutdown of the per-core threads are one protocol between the threads,
+//! kept in one place.
 
 use std::cell::{Cell, RefCell};
 use std::error::Error;

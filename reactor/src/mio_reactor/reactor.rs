@@ -1,4 +1,8 @@
 //! [`Reactor`]: the mio event loop.
+//!
+//! Over 500 lines because one turn of the loop (poll, dispatch, the `soon`
+//! and next-turn queues, timers, shutdown) is one algorithm, explained on the
+//! type and read in one place.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

@@ -1,5 +1,9 @@
 //! [`IoPump`] and the functions that connect two protocols through it
 //! (Twisted's `iosim.IOPump`, `connect`, `connectedServerAndClient`).
+//!
+//! Over 500 lines because Twisted's `iosim` keeps the pump and its `connect`
+//! helpers together and so does this port; most of the length is their doc
+//! examples.
 
 use std::cell::RefCell;
 use std::fmt;
