@@ -28,7 +28,8 @@ use crate::service::{Service, ServiceState};
 /// * `prepare_connection` runs on each new connection before it counts as
 ///   connected; its failure counts as a failed attempt.
 ///
-/// The clock is any [`ReactorTime`]: the reactor, or `testing::Clock`.
+/// The clock is any [`ReactorTime`](torsion_reactor::ReactorTime): the
+/// reactor, or `testing::Clock`.
 ///
 /// # The state machine
 ///

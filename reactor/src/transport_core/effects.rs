@@ -1,4 +1,4 @@
-//! What a [`TransportCore`](super::TransportCore) asks its owner to do:
+//! What a [`TransportCore`](crate::TransportCore) asks its owner to do:
 //! [`Effects`], [`ProducerCall`], [`CloseReason`] and [`Closing`].
 
 use std::fmt;
@@ -64,9 +64,10 @@ impl fmt::Debug for ProducerCall {
     }
 }
 
-/// What the owner of a [`TransportCore`] must do after an event, in field
-/// order: change its write interest, call the producer, shut the write
-/// side, close. The core has made its own state changes already.
+/// What the owner of a [`TransportCore`](crate::TransportCore) must do
+/// after an event, in field order: change its write interest, call the
+/// producer, shut the write side, close. The core has made its own state
+/// changes already.
 #[must_use = "the owner must perform what the core asks"]
 #[derive(Debug, Default)]
 pub struct Effects {
@@ -75,10 +76,10 @@ pub struct Effects {
     /// Call the producer.
     pub producer: Option<ProducerCall>,
     /// Shut the write side now (then tell the core with
-    /// [`write_shut`](TransportCore::write_shut)).
+    /// [`write_shut`](crate::TransportCore::write_shut)).
     pub shutdown_write: bool,
     /// Close the connection with this reason (then tell the core with
-    /// [`close`](TransportCore::close)).
+    /// [`close`](crate::TransportCore::close)).
     pub close: Option<CloseReason>,
 }
 
@@ -99,7 +100,8 @@ impl Effects {
     }
 }
 
-/// What [`TransportCore::close`] hands back to the owner.
+/// What [`TransportCore::close`](crate::TransportCore::close) hands back to
+/// the owner.
 #[derive(Debug)]
 pub struct Closing {
     /// The registered producer, to be told `stop_producing`.

@@ -115,6 +115,10 @@ impl Transport for Connection {
     }
 
     fn abort_connection(&self) {
+        if self.state.borrow().core.is_closed() {
+            // Already closed: nothing to abort, and not reported aborting.
+            return;
+        }
         let effects = self.state.borrow_mut().core.abort();
         if let Some(reason) = effects.close {
             let me = self.me.upgrade();
