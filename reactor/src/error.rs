@@ -475,3 +475,63 @@ impl fmt::Display for LoopingCallError {
 }
 
 impl Error for LoopingCallError {}
+
+/// [`DeferredQueue::put`](crate::DeferredQueue::put) on a queue already
+/// holding `size` items with nobody waiting (`defer.QueueOverflow`). It
+/// hands the rejected item back: [`into_item`](QueueOverflow::into_item).
+pub struct QueueOverflow<T = ()> {
+    item: T,
+}
+
+impl<T> QueueOverflow<T> {
+    /// The error for `item`, which was not queued.
+    pub fn new(item: T) -> QueueOverflow<T> {
+        QueueOverflow { item }
+    }
+
+    /// The item that was not queued.
+    pub fn into_item(self) -> T {
+        self.item
+    }
+}
+
+impl<T> fmt::Debug for QueueOverflow<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueOverflow").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for QueueOverflow<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the DeferredQueue is full: it already holds its size limit of items")
+    }
+}
+
+impl<T> Error for QueueOverflow<T> {}
+
+unit_error!(
+    /// [`DeferredQueue::get`](crate::DeferredQueue::get) on an empty queue
+    /// that already has `backlog` gets waiting (`defer.QueueUnderflow`).
+    QueueUnderflow,
+    "the DeferredQueue is empty and already has its backlog limit of gets waiting"
+);
+
+/// A [`DeferredSemaphore`](crate::DeferredSemaphore) was asked for fewer
+/// than one token (Twisted raises `ValueError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidTokens {
+    /// The count that was asked for.
+    pub tokens: usize,
+}
+
+impl fmt::Display for InvalidTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a DeferredSemaphore needs at least 1 token, not {}",
+            self.tokens
+        )
+    }
+}
+
+impl Error for InvalidTokens {}
