@@ -535,3 +535,47 @@ impl fmt::Display for InvalidTokens {
 }
 
 impl Error for InvalidTokens {}
+
+/// Why a [`Cooperator`](crate::task::Cooperator) or one of its
+/// [`CooperativeTask`](crate::task::CooperativeTask)s refused an operation,
+/// or why a task ended without finishing (Twisted's `task.SchedulerError`
+/// and its subclasses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchedulerError {
+    /// The cooperator was stopped while the task ran, or before it was added
+    /// (`SchedulerStopped`).
+    SchedulerStopped,
+    /// The task's iterator was exhausted (`TaskDone`).
+    TaskDone,
+    /// The task was stopped with `stop` (`TaskStopped`).
+    TaskStopped,
+    /// The task's iterator failed (`TaskFailed`).
+    TaskFailed,
+    /// `resume` on a task that is not paused (`NotPaused`).
+    NotPaused,
+}
+
+impl SchedulerError {
+    /// Whether the task is finished for good (Twisted's `TaskFinished`).
+    pub fn is_task_finished(&self) -> bool {
+        matches!(
+            self,
+            SchedulerError::TaskDone | SchedulerError::TaskStopped | SchedulerError::TaskFailed
+        )
+    }
+}
+
+impl fmt::Display for SchedulerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SchedulerError::SchedulerStopped => "the cooperator was stopped",
+            SchedulerError::TaskDone => "the task already finished: its iterator is exhausted",
+            SchedulerError::TaskStopped => "the task was stopped",
+            SchedulerError::TaskFailed => "the task already ended: its iterator failed",
+            SchedulerError::NotPaused => "the task is not paused",
+        })
+    }
+}
+
+impl Error for SchedulerError {}

@@ -95,9 +95,7 @@ pub use defer::{
     fail, gather_results, maybe_deferred, race, succeed, Deferred, DeferredList,
     DeferredListResult, IntoOutcome, Outcome,
 };
-pub use defer::{
-    DeferredLock, DeferredQueue, DeferredSemaphore, LockGuard, SemaphoreToken,
-};
+pub use defer::{DeferredLock, DeferredQueue, DeferredSemaphore, LockGuard, SemaphoreToken};
 pub use executor::{LocalExecutor, LocalFuture, LocalSpawn};
 pub use failure::{log_failure, Failure};
 pub use interfaces::*;

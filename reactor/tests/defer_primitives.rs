@@ -387,7 +387,8 @@ fn release_inside_callback_keeps_order() {
         guard.release();
         // Queued behind "b", which was waiting before.
         let o2 = o.clone();
-        l.acquire().add_callback(move |_guard| o2.borrow_mut().push("c"));
+        l.acquire()
+            .add_callback(move |_guard| o2.borrow_mut().push("c"));
     });
     let o = order.clone();
     lock.acquire()

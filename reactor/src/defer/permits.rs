@@ -94,7 +94,10 @@ fn release(shared: &Shared) {
     {
         let mut state = shared.borrow_mut();
         state.available += 1;
-        debug_assert!(state.available <= state.limit, "more releases than acquires");
+        debug_assert!(
+            state.available <= state.limit,
+            "more releases than acquires"
+        );
         if state.handing {
             return;
         }
