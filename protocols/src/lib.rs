@@ -108,6 +108,7 @@ mod line_handler;
 mod line_only;
 mod line_receiver;
 mod netstring;
+pub mod policies;
 mod string_core;
 mod string_handler;
 
