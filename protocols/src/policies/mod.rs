@@ -14,8 +14,6 @@ pub use limits::{
     TotalLimitHooks,
 };
 pub use throttling::{ThrottlingFactory, ThrottlingHooks, ThrottlingPolicy};
-pub use timeout::{
-    TimeoutConnection, TimeoutFactory, TimeoutHooks, TimeoutMixin, TimeoutPolicy,
-};
+pub use timeout::{TimeoutConnection, TimeoutFactory, TimeoutHooks, TimeoutMixin, TimeoutPolicy};
 pub use traffic_logging::{TrafficLog, TrafficLogging, TrafficLoggingFactory, TrafficLoggingHooks};
 pub use wrapper::{Admission, Forward, Policy, PolicyHooks, PolicyProtocol, WrappingFactory};

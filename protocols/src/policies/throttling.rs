@@ -105,7 +105,10 @@ impl ThrottlingPolicy {
         let written = self.shared.written_this_second.replace(0);
         if let Some(limit) = self.shared.write_limit.get().filter(|&l| written > l) {
             self.throttle_writes();
-            let call = self.later(over_for(written, limit), ThrottlingPolicy::unthrottle_writes);
+            let call = self.later(
+                over_for(written, limit),
+                ThrottlingPolicy::unthrottle_writes,
+            );
             self.shared.calls.borrow_mut().unthrottle_writes = Some(call);
         }
         let call = self.later(SECOND, ThrottlingPolicy::check_write_bandwidth);
@@ -166,16 +169,17 @@ fn over_for(amount: u64, limit: u64) -> Duration {
 }
 
 fn with_transport(connection: &Connection, f: impl FnOnce(&dyn Transport)) {
-    let transport = connection.transport.borrow().as_ref().and_then(Weak::upgrade);
+    let transport = connection
+        .transport
+        .borrow()
+        .as_ref()
+        .and_then(Weak::upgrade);
     if let Some(transport) = transport {
         f(&*transport);
     }
 }
 
-fn with_push_producer(
-    connection: &Connection,
-    f: impl FnOnce(&dyn torsion_reactor::PushProducer),
-) {
+fn with_push_producer(connection: &Connection, f: impl FnOnce(&dyn torsion_reactor::PushProducer)) {
     let producer = connection.producer.borrow().clone();
     if let Some(ProducerRef::Push(producer)) = producer {
         f(&*producer);
@@ -199,7 +203,9 @@ impl Policy for ThrottlingPolicy {
             log::info!("Max connection count reached!");
             return Admission::Refuse;
         }
-        shared.connection_count.set(shared.connection_count.get() + 1);
+        shared
+            .connection_count
+            .set(shared.connection_count.get() + 1);
         let policy = self.clone();
         Admission::Wrap(ThrottlingHooks {
             policy: self.clone(),
@@ -236,7 +242,10 @@ impl PolicyHooks for ThrottlingHooks {
     fn connection_made(&self, transport: &TransportRef) {
         *self.connection.transport.borrow_mut() = Some(Rc::downgrade(transport));
         let shared = &self.policy.shared;
-        shared.connections.borrow_mut().push(self.connection.clone());
+        shared
+            .connections
+            .borrow_mut()
+            .push(self.connection.clone());
     }
 
     fn data_received(&self, data: &[u8]) {
@@ -315,7 +324,10 @@ pub type ThrottlingFactory = WrappingFactory<ThrottlingPolicy>;
 
 impl WrappingFactory<ThrottlingPolicy> {
     /// Wraps `wrapped`, timing on `clock`, with no limits yet.
-    pub fn new(wrapped: Rc<dyn DynProtocolFactory>, clock: Rc<dyn ReactorTime>) -> ThrottlingFactory {
+    pub fn new(
+        wrapped: Rc<dyn DynProtocolFactory>,
+        clock: Rc<dyn ReactorTime>,
+    ) -> ThrottlingFactory {
         WrappingFactory::with_policy(
             wrapped,
             ThrottlingPolicy {
@@ -342,13 +354,19 @@ impl WrappingFactory<ThrottlingPolicy> {
 
     /// At most `bytes_per_second` read (Twisted's `readLimit`).
     pub fn read_limit(self, bytes_per_second: u64) -> ThrottlingFactory {
-        self.policy().shared.read_limit.set(Some(bytes_per_second.max(1)));
+        self.policy()
+            .shared
+            .read_limit
+            .set(Some(bytes_per_second.max(1)));
         self
     }
 
     /// At most `bytes_per_second` written (Twisted's `writeLimit`).
     pub fn write_limit(self, bytes_per_second: u64) -> ThrottlingFactory {
-        self.policy().shared.write_limit.set(Some(bytes_per_second.max(1)));
+        self.policy()
+            .shared
+            .write_limit
+            .set(Some(bytes_per_second.max(1)));
         self
     }
 }

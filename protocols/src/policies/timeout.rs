@@ -8,8 +8,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use torsion_reactor::{
-    Address, DelayedCall, DynProtocolFactory, ReactorTime, ReactorTimeExt, Transport,
-    TransportRef,
+    Address, DelayedCall, DynProtocolFactory, ReactorTime, ReactorTimeExt, Transport, TransportRef,
 };
 
 use super::wrapper::{Admission, Policy, PolicyHooks, WrappingFactory};
@@ -127,7 +126,11 @@ impl TimeoutMixin {
 
     /// Whether a countdown is running.
     pub fn is_pending(&self) -> bool {
-        self.inner.call.borrow().as_ref().is_some_and(DelayedCall::active)
+        self.inner
+            .call
+            .borrow()
+            .as_ref()
+            .is_some_and(DelayedCall::active)
     }
 
     /// Starts the countdown over, if one is running (Twisted's `resetTimeout`).
@@ -183,7 +186,9 @@ fn timed_out(inner: &Weak<Inner>) {
             }
         }
         OnTimeout::Call(protocol) => {
-            let Some(protocol) = protocol.upgrade() else { return };
+            let Some(protocol) = protocol.upgrade() else {
+                return;
+            };
             let Ok(mut target) = protocol.try_borrow_mut() else {
                 // Busy in one of its own methods: try again next turn.
                 let weak = Rc::downgrade(&protocol);

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use torsion_reactor::error::ProducerError;
 use torsion_reactor::{
-    Address, Connector, Consumer, DynProtocolFactory, FileDescriptorReceiver, Failure,
+    Address, Connector, Consumer, DynProtocolFactory, Failure, FileDescriptorReceiver,
     HalfCloseableProtocol, Producer, ProducerRef, Protocol, ProtocolFactory, ProtocolRef,
     ProtocolWrapper, PushProducer, TcpTransport, Transport, TransportRef, UnixTransport,
     WrapperHooks,
@@ -163,7 +163,7 @@ impl Policy for Forward {
 ///     fn data_received(&mut self, _: &[u8]) {}
 /// }
 ///
-/// let factory = WrappingFactory::new(Rc::new(Factory::for_protocol(|| Echo)));
+/// let factory = WrappingFactory::forwarding(Rc::new(Factory::for_protocol(|| Echo)));
 /// assert!(factory.build_protocol(&Address::Unix(None)).is_some());
 /// assert!(factory.describe().ends_with("(WrappingFactory)"));
 /// ```
@@ -172,7 +172,10 @@ impl Policy for Forward {
 ///
 /// Twisted subclasses `WrappingFactory` and `ProtocolWrapper` for each
 /// policy; here one factory takes a [`Policy`] and one wrapper calls its
-/// [`PolicyHooks`]. The wrapper's `log_prefix` is the wrapped protocol's
+/// [`PolicyHooks`]; each policy's factory is this type with its policy
+/// (`TimeoutFactory` is `WrappingFactory<TimeoutPolicy>`) and its own
+/// `new`, so the plain one is [`forwarding`](WrappingFactory::forwarding).
+/// The wrapper's `log_prefix` is the wrapped protocol's
 /// (a `&'static str` cannot name both).
 pub struct WrappingFactory<P: Policy = Forward> {
     wrapped: Rc<dyn DynProtocolFactory>,
@@ -180,8 +183,8 @@ pub struct WrappingFactory<P: Policy = Forward> {
 }
 
 impl WrappingFactory<Forward> {
-    /// Wraps `wrapped`, adding nothing.
-    pub fn new(wrapped: Rc<dyn DynProtocolFactory>) -> WrappingFactory<Forward> {
+    /// Wraps `wrapped`, adding nothing (Twisted's `WrappingFactory(f)`).
+    pub fn forwarding(wrapped: Rc<dyn DynProtocolFactory>) -> WrappingFactory<Forward> {
         WrappingFactory::with_policy(wrapped, Forward)
     }
 }
@@ -429,11 +432,14 @@ impl<H: PolicyHooks> Transport for PolicyTransport<H> {
 /// connection: at `connection_lost`, or when the protocol is dropped
 /// without ever connecting (Twisted leaks the count then).
 pub(crate) struct Slot<K: Clone + 'static> {
-    release: RefCell<Option<(K, Rc<dyn Fn(&K)>)>>,
+    release: RefCell<Option<(K, Release<K>)>>,
 }
 
+/// Gives a [`Slot`]'s place back.
+pub(crate) type Release<K> = Rc<dyn Fn(&K)>;
+
 impl<K: Clone + 'static> Slot<K> {
-    pub(crate) fn new(key: K, release: Rc<dyn Fn(&K)>) -> Slot<K> {
+    pub(crate) fn new(key: K, release: Release<K>) -> Slot<K> {
         Slot {
             release: RefCell::new(Some((key, release))),
         }
