@@ -102,6 +102,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod error;
+mod file_sender;
 mod flow;
 mod int_n;
 mod line_handler;
@@ -113,6 +114,7 @@ mod string_core;
 mod string_handler;
 
 pub use error::{EmptyDelimiter, NetstringParseError, StringTooLong};
+pub use file_sender::{FileSender, CHUNK_SIZE};
 pub use flow::ReceiverProducer;
 pub use int_n::{
     Int16StringReceiver, Int32StringReceiver, Int8StringReceiver, IntNStringReceiver, Prefix16,
