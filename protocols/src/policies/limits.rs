@@ -51,7 +51,7 @@ impl Policy for PeerLimit {
             let mut counts = self.counts.borrow_mut();
             let count = counts.entry(host.clone()).or_insert(0);
             if *count >= self.max_per_peer {
-                log::info!("refusing a connection from {host}: {count} already open");
+                log::info!("refusing a connection from {addr}: {count} already open from its host");
                 return Admission::Refuse;
             }
             *count += 1;
