@@ -328,3 +328,33 @@ fn length_limit_elides() {
         memory.text()
     );
 }
+
+/// A protocol that does not keep its transport.
+struct Forgetful;
+impl Protocol for Forgetful {
+    fn data_received(&mut self, _data: &[u8]) {}
+}
+
+/// Nested policies (a timeout inside a per-peer limit, as `chat_server`
+/// has them) still close an idle connection whose protocol never kept its
+/// transport, and give the peer's place back.
+#[test]
+fn nested_policies_close_idle_connection() {
+    let clock = Rc::new(torsion_testing::Clock::new());
+    let idle = torsion_protocols::policies::TimeoutFactory::new(
+        Rc::new(torsion_reactor::Factory::for_protocol(|| Forgetful)),
+        clock.clone(),
+        Some(std::time::Duration::from_secs(5)),
+    );
+    let factory = LimitConnectionsByPeer::new(Rc::new(idle), 1);
+    let (protocol, transport) = connect(&factory);
+    assert_eq!(factory.policy().connections_from(&peer(1)), 1);
+    clock.advance(std::time::Duration::from_secs(4));
+    assert!(transport.is_connected());
+    protocol.borrow_mut().data_received(b"still here");
+    clock.advance(std::time::Duration::from_secs(4));
+    assert!(transport.is_connected());
+    clock.advance(std::time::Duration::from_secs(1));
+    assert!(!transport.is_connected());
+    assert_eq!(factory.policy().connections_from(&peer(1)), 0);
+}

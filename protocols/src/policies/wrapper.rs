@@ -285,6 +285,11 @@ impl<H: PolicyHooks> WrapperHooks for LostHook<H> {
 pub struct PolicyProtocol<H: PolicyHooks> {
     wrapper: ProtocolWrapper<LostHook<H>>,
     hooks: Rc<H>,
+    /// The transport handed to the wrapped protocol, kept while connected:
+    /// the hooks hold the transport under it weakly, and when policies nest
+    /// that one is another policy's wrapper, which nothing else may hold
+    /// (a wrapped protocol need not keep its transport).
+    transport: Option<TransportRef>,
 }
 
 impl<H: PolicyHooks> PolicyProtocol<H> {
@@ -294,6 +299,7 @@ impl<H: PolicyHooks> PolicyProtocol<H> {
         PolicyProtocol {
             wrapper: ProtocolWrapper::new(inner, LostHook(hooks.clone())),
             hooks,
+            transport: None,
         }
     }
 
@@ -315,6 +321,7 @@ impl<H: PolicyHooks> Protocol for PolicyProtocol<H> {
             inner: transport,
             hooks: self.hooks.clone(),
         });
+        self.transport = Some(wrapped.clone());
         self.wrapper.make_connection(wrapped);
     }
 
@@ -324,6 +331,9 @@ impl<H: PolicyHooks> Protocol for PolicyProtocol<H> {
     }
 
     fn connection_lost(&mut self, reason: Failure) {
+        // Dropped even if the wrapped protocol panics: no cycle is left
+        // through the real transport (Twisted breaks its cycle here too).
+        let _transport = self.transport.take();
         self.wrapper.connection_lost(reason);
     }
 
