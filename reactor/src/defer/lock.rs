@@ -75,7 +75,7 @@ use super::permits::{self, Permit, Permits};
 ///   released, as an exception is in Twisted.
 #[derive(Clone, Debug)]
 pub struct DeferredLock {
-    permits: Permits,
+    permits: Permits<LockGuard>,
 }
 
 impl Default for DeferredLock {
@@ -88,16 +88,14 @@ impl DeferredLock {
     /// An unlocked lock.
     pub fn new() -> DeferredLock {
         DeferredLock {
-            permits: Permits::new(1),
+            permits: Permits::new(1, |permit| LockGuard { permit }),
         }
     }
 
     /// A Deferred that fires with the guard once the lock is ours: at
     /// once if it is free, else after the holders before us released it.
     pub fn acquire(&self) -> Deferred<LockGuard> {
-        self.permits
-            .acquire()
-            .add_callback(|permit| Ok(LockGuard { permit }))
+        self.permits.acquire()
     }
 
     /// Acquires, calls `f`, and releases once what `f` returned has fired
@@ -121,7 +119,7 @@ impl DeferredLock {
 /// Holding a [`DeferredLock`]: dropping it releases the lock.
 #[must_use = "dropping the guard releases the lock at once"]
 pub struct LockGuard {
-    permit: Permit,
+    permit: Permit<LockGuard>,
 }
 
 impl LockGuard {

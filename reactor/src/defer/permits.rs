@@ -9,13 +9,16 @@ use std::rc::Rc;
 
 use super::deferred::{maybe_deferred, Deferred, IntoOutcome};
 
-type Shared = Rc<RefCell<State>>;
+type Shared<G> = Rc<RefCell<State<G>>>;
 
-struct State {
+struct State<G: 'static> {
     available: usize,
     limit: usize,
     /// Waiters in arrival order, each with an id its canceller finds it by.
-    waiting: VecDeque<(u64, Deferred<Permit>)>,
+    waiting: VecDeque<(u64, Deferred<G>)>,
+    /// Makes the holder's guard (a `LockGuard`, a `SemaphoreToken`) from a
+    /// permit: the waiters' Deferreds fire with it directly.
+    wrap: fn(Permit<G>) -> G,
     next_id: u64,
     /// A release is handing permits to waiters right now: a release from
     /// inside a waiter's callback only counts its permit, and the outer
@@ -23,19 +26,28 @@ struct State {
     handing: bool,
 }
 
-/// `limit` permits and the queue of those waiting for one.
-#[derive(Clone)]
-pub(crate) struct Permits {
-    state: Shared,
+/// `limit` permits and the queue of those waiting for one; holders get a
+/// `G` made from their permit.
+pub(crate) struct Permits<G: 'static> {
+    state: Shared<G>,
 }
 
-impl Permits {
-    pub(crate) fn new(limit: usize) -> Permits {
+impl<G: 'static> Clone for Permits<G> {
+    fn clone(&self) -> Self {
+        Permits {
+            state: self.state.clone(),
+        }
+    }
+}
+
+impl<G: 'static> Permits<G> {
+    pub(crate) fn new(limit: usize, wrap: fn(Permit<G>) -> G) -> Permits<G> {
         Permits {
             state: Rc::new(RefCell::new(State {
                 available: limit,
                 limit,
                 waiting: VecDeque::new(),
+                wrap,
                 next_id: 0,
                 handing: false,
             })),
@@ -45,16 +57,17 @@ impl Permits {
     /// A Deferred firing with a permit: at once if one is free and nobody
     /// waits, else when a holder releases one. Cancelling it while it waits
     /// takes it out of the queue.
-    pub(crate) fn acquire(&self) -> Deferred<Permit> {
+    pub(crate) fn acquire(&self) -> Deferred<G> {
         let mut state = self.state.borrow_mut();
         // Free permits while others wait only exist while a release is
         // handing them on: do not jump that queue.
         if state.available > 0 && state.waiting.is_empty() {
             state.available -= 1;
+            let wrap = state.wrap;
             drop(state);
-            return Deferred::succeeded(Permit {
+            return Deferred::succeeded(wrap(Permit {
                 state: Some(self.state.clone()),
-            });
+            }));
         }
         let id = state.next_id;
         state.next_id += 1;
@@ -90,7 +103,7 @@ impl Permits {
 
 /// Gives a permit back and hands free permits to waiters, first come first
 /// served, with no borrow held while a waiter's callbacks run.
-fn release(shared: &Shared) {
+fn release<G: 'static>(shared: &Shared<G>) {
     {
         let mut state = shared.borrow_mut();
         state.available += 1;
@@ -104,7 +117,7 @@ fn release(shared: &Shared) {
         state.handing = true;
     }
     loop {
-        let waiter = {
+        let (waiter, wrap) = {
             let mut state = shared.borrow_mut();
             if state.available == 0 {
                 state.handing = false;
@@ -113,7 +126,7 @@ fn release(shared: &Shared) {
             match state.waiting.pop_front() {
                 Some((_, waiter)) => {
                     state.available -= 1;
-                    waiter
+                    (waiter, state.wrap)
                 }
                 None => {
                     state.handing = false;
@@ -130,17 +143,17 @@ fn release(shared: &Shared) {
         } else {
             // Cannot fail: checked above, and cancelled waiters are
             // removed by their canceller before they are fired.
-            let _ = waiter.try_callback(permit);
+            let _ = waiter.try_callback(wrap(permit));
         }
     }
 }
 
 /// One permit; dropping it gives it back.
-pub(crate) struct Permit {
-    state: Option<Shared>,
+pub(crate) struct Permit<G: 'static> {
+    state: Option<Shared<G>>,
 }
 
-impl Permit {
+impl<G: 'static> Permit<G> {
     pub(crate) fn release(mut self) {
         if let Some(state) = self.state.take() {
             release(&state);
@@ -148,7 +161,7 @@ impl Permit {
     }
 }
 
-impl Drop for Permit {
+impl<G: 'static> Drop for Permit<G> {
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
             release(&state);
@@ -172,7 +185,7 @@ pub(crate) fn run<G: 'static, R: IntoOutcome>(
     })
 }
 
-impl fmt::Debug for Permits {
+impl<G: 'static> fmt::Debug for Permits<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.state.borrow();
         f.debug_struct("Permits")
@@ -183,7 +196,7 @@ impl fmt::Debug for Permits {
     }
 }
 
-impl fmt::Debug for Permit {
+impl<G> fmt::Debug for Permit<G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Permit")
     }

@@ -51,7 +51,7 @@ use crate::error::InvalidTokens;
 /// Twisted's `limit` and `tokens` attributes are the methods of the same name.
 #[derive(Clone, Debug)]
 pub struct DeferredSemaphore {
-    permits: Permits,
+    permits: Permits<SemaphoreToken>,
 }
 
 impl DeferredSemaphore {
@@ -65,15 +65,13 @@ impl DeferredSemaphore {
             return Err(InvalidTokens { tokens });
         }
         Ok(DeferredSemaphore {
-            permits: Permits::new(tokens),
+            permits: Permits::new(tokens, |permit| SemaphoreToken { permit }),
         })
     }
 
     /// A Deferred that fires with a token once one is free.
     pub fn acquire(&self) -> Deferred<SemaphoreToken> {
-        self.permits
-            .acquire()
-            .add_callback(|permit| Ok(SemaphoreToken { permit }))
+        self.permits.acquire()
     }
 
     /// Acquires, calls `f`, and releases once what `f` returned has fired,
@@ -101,7 +99,7 @@ impl DeferredSemaphore {
 /// One token of a [`DeferredSemaphore`]: dropping it gives it back.
 #[must_use = "dropping the token releases it at once"]
 pub struct SemaphoreToken {
-    permit: Permit,
+    permit: Permit<SemaphoreToken>,
 }
 
 impl SemaphoreToken {
