@@ -17,6 +17,11 @@
 //! modes, pause or reach the transport. Get your handler back with
 //! `handler()`, `handler_mut()` or `into_handler()`.
 //!
+//! Also here: [`FileSender`], a pull producer that streams any `Read` to a
+//! consumer, and [`policies`] (Twisted's `twisted.protocols.policies`):
+//! idle timeouts, throttling, connection limits and traffic logging that
+//! wrap any factory without its protocols knowing.
+//!
 //! # Example
 //!
 //! A line-based key/value protocol whose `PUT key len` command switches to
