@@ -729,3 +729,44 @@ fn cooperation_is_deterministic() {
     assert_eq!(run(), ["x0", "y0", "x1", "y1", "x2", "y2"]);
     let _ = new_clock().now();
 }
+
+/// On the real reactor: two jobs that run until a timer fires share the
+/// thread with it: they never block it, and both end once it has fired.
+/// Bounded by a 10 s deadline.
+#[test]
+fn cooperates_on_the_real_reactor() {
+    use std::time::{Duration, Instant};
+    let reactor = torsion_reactor::Reactor::new().expect("a reactor");
+    let c = Cooperator::new(Rc::new(reactor.clone()));
+    let ticked = Rc::new(Cell::new(false));
+    let steps = Rc::new(Cell::new(0u32));
+    let jobs: Vec<_> = (0..2)
+        .map(|_| {
+            let (steps, ticked) = (steps.clone(), ticked.clone());
+            c.coiterate(std::iter::from_fn(move || {
+                steps.set(steps.get() + 1);
+                (!ticked.get()).then_some(())
+            }))
+        })
+        .collect();
+    let flag = ticked.clone();
+    reactor.call_later(Duration::from_millis(30), move || flag.set(true));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !jobs.iter().all(Deferred::is_called) {
+        assert!(
+            Instant::now() < deadline,
+            "the timer never ran: the jobs blocked it"
+        );
+        reactor
+            .iterate(Some(Duration::from_millis(5)))
+            .expect("iterate");
+    }
+    assert!(ticked.get());
+    assert!(
+        steps.get() > 2,
+        "the jobs ran while waiting: {}",
+        steps.get()
+    );
+    assert!(jobs.iter().all(|d| matches!(d.take_result(), Some(Ok(())))));
+    assert!(!c.is_scheduled());
+}
