@@ -358,3 +358,18 @@ fn nested_policies_close_idle_connection() {
     assert!(!transport.is_connected());
     assert_eq!(factory.policy().connections_from(&peer(1)), 0);
 }
+
+/// Twisted's `test_breakReferenceCycle`: once the connection is lost, the
+/// wrapper lets go of the transport (no cycle through it is left).
+#[test]
+fn break_reference_cycle() {
+    let factory = WrappingFactory::forwarding(Rc::new(torsion_reactor::Factory::for_protocol(
+        || Forgetful,
+    )));
+    let (protocol, transport) = connect(&factory);
+    let connected = Rc::strong_count(&transport);
+    transport.lose_connection();
+    assert!(Rc::strong_count(&transport) < connected);
+    assert_eq!(Rc::strong_count(&transport), 1);
+    drop(protocol);
+}
