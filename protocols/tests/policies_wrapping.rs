@@ -363,9 +363,10 @@ fn nested_policies_close_idle_connection() {
 /// wrapper lets go of the transport (no cycle through it is left).
 #[test]
 fn break_reference_cycle() {
-    let factory = WrappingFactory::forwarding(Rc::new(torsion_reactor::Factory::for_protocol(
-        || Forgetful,
-    )));
+    let factory =
+        WrappingFactory::forwarding(Rc::new(torsion_reactor::Factory::for_protocol(|| {
+            Forgetful
+        })));
     let (protocol, transport) = connect(&factory);
     let connected = Rc::strong_count(&transport);
     transport.lose_connection();
