@@ -1,6 +1,8 @@
 //! A line-based chat server: every line is broadcast to everyone else.
 //!
-//! Run:  `cargo run --example chat_server -- [PORT]`   (default 8001, on 127.0.0.1)
+//! Run:  `cargo run --example chat_server -- [PORT] [--idle-timeout SECONDS] [--max-per-peer N]`
+//!       (default 8001 on 127.0.0.1; silent connections are closed after 600 s,
+//!       a host's 6th connection is refused)
 //! Poke: in two terminals, `nc 127.0.0.1 8001` (or `python3 -m telnetlib 127.0.0.1 8001`);
 //!       type lines; `/nick alice` renames, `/who` lists, `/quit` leaves. Ctrl-C stops it.
 
@@ -12,12 +14,21 @@ use torsion_application::{
     DEFAULT_STOP_DEADLINE,
 };
 use torsion_endpoints::Tcp4ServerEndpoint;
-use torsion_examples::{init_logging, ChatFactory};
+use torsion_examples::{init_logging, ChatFactory, ChatLimits};
 use torsion_reactor::Reactor;
 
 fn main() -> ExitCode {
     init_logging();
-    let port = match std::env::args().nth(1).map(|arg| arg.parse::<u16>()) {
+    let (limits, args) = match ChatLimits::from_args(std::env::args().skip(1)) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!(
+                "usage: chat_server [PORT] [--idle-timeout SECONDS] [--max-per-peer N]  ({e})"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let port = match args.first().map(|arg| arg.parse::<u16>()) {
         None => 8001,
         Some(Ok(port)) => port,
         Some(Err(e)) => {
@@ -25,7 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match serve(port) {
+    match serve(port, limits) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("chat_server: {e}");
@@ -34,17 +45,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(port: u16) -> Result<(), Box<dyn std::error::Error>> {
+fn serve(port: u16, limits: ChatLimits) -> Result<(), Box<dyn std::error::Error>> {
     let reactor = Reactor::new()?;
     let endpoint = Tcp4ServerEndpoint::new(reactor.clone(), port).interface("127.0.0.1");
     let server = Rc::new(StreamServerEndpointService::new(
         Rc::new(endpoint),
-        Rc::new(ChatFactory::new()),
+        Rc::new(limits.wrap(Rc::new(ChatFactory::new()), Rc::new(reactor.clone()))),
     ));
     server
         .try_privileged_start_service()
         .map_err(|f| f.to_string())?;
-    log::info!("chat server on 127.0.0.1:{port}");
+    log::info!("chat server on 127.0.0.1:{port} ({limits:?})");
     let root = MultiService::new();
     let server: Rc<dyn Service> = server;
     set_service_parent(&server, &root)?;

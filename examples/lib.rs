@@ -20,10 +20,12 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod chat;
+mod chat_limits;
 #[path = "soak/mod.rs"]
 pub mod soak;
 
 pub use chat::{ChatFactory, Chatter, Room};
+pub use chat_limits::ChatLimits;
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};

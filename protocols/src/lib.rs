@@ -17,6 +17,11 @@
 //! modes, pause or reach the transport. Get your handler back with
 //! `handler()`, `handler_mut()` or `into_handler()`.
 //!
+//! Also here: [`FileSender`], a pull producer that streams any `Read` to a
+//! consumer, and [`policies`] (Twisted's `twisted.protocols.policies`):
+//! idle timeouts, throttling, connection limits and traffic logging that
+//! wrap any factory without its protocols knowing.
+//!
 //! # Example
 //!
 //! A line-based key/value protocol whose `PUT key len` command switches to
@@ -104,16 +109,19 @@
 #[macro_use]
 mod accessors;
 mod error;
+mod file_sender;
 mod flow;
 mod int_n;
 mod line_handler;
 mod line_only;
 mod line_receiver;
 mod netstring;
+pub mod policies;
 mod string_core;
 mod string_handler;
 
 pub use error::{EmptyDelimiter, NetstringParseError, StringTooLong};
+pub use file_sender::{FileSender, CHUNK_SIZE};
 pub use flow::ReceiverProducer;
 pub use int_n::{
     Int16StringReceiver, Int32StringReceiver, Int8StringReceiver, IntNStringReceiver, Prefix16,

@@ -475,3 +475,107 @@ impl fmt::Display for LoopingCallError {
 }
 
 impl Error for LoopingCallError {}
+
+/// [`DeferredQueue::put`](crate::DeferredQueue::put) on a queue already
+/// holding `size` items with nobody waiting (`defer.QueueOverflow`). It
+/// hands the rejected item back: [`into_item`](QueueOverflow::into_item).
+pub struct QueueOverflow<T = ()> {
+    item: T,
+}
+
+impl<T> QueueOverflow<T> {
+    /// The error for `item`, which was not queued.
+    pub fn new(item: T) -> QueueOverflow<T> {
+        QueueOverflow { item }
+    }
+
+    /// The item that was not queued.
+    pub fn into_item(self) -> T {
+        self.item
+    }
+}
+
+impl<T> fmt::Debug for QueueOverflow<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueOverflow").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Display for QueueOverflow<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the DeferredQueue is full: it already holds its size limit of items")
+    }
+}
+
+impl<T> Error for QueueOverflow<T> {}
+
+unit_error!(
+    /// [`DeferredQueue::get`](crate::DeferredQueue::get) on an empty queue
+    /// that already has `backlog` gets waiting (`defer.QueueUnderflow`).
+    QueueUnderflow,
+    "the DeferredQueue is empty and already has its backlog limit of gets waiting"
+);
+
+/// A [`DeferredSemaphore`](crate::DeferredSemaphore) was asked for fewer
+/// than one token (Twisted raises `ValueError`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidTokens {
+    /// The count that was asked for.
+    pub tokens: usize,
+}
+
+impl fmt::Display for InvalidTokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a DeferredSemaphore needs at least 1 token, not {}",
+            self.tokens
+        )
+    }
+}
+
+impl Error for InvalidTokens {}
+
+/// Why a [`Cooperator`](crate::task::Cooperator) or one of its
+/// [`CooperativeTask`](crate::task::CooperativeTask)s refused an operation,
+/// or why a task ended without finishing (Twisted's `task.SchedulerError`
+/// and its subclasses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchedulerError {
+    /// The cooperator was stopped while the task ran, or before it was added
+    /// (`SchedulerStopped`).
+    SchedulerStopped,
+    /// The task's iterator was exhausted (`TaskDone`).
+    TaskDone,
+    /// The task was stopped with `stop` (`TaskStopped`).
+    TaskStopped,
+    /// The task's iterator failed (`TaskFailed`).
+    TaskFailed,
+    /// `resume` on a task that is not paused (`NotPaused`).
+    NotPaused,
+}
+
+impl SchedulerError {
+    /// Whether the task is finished for good (Twisted's `TaskFinished`).
+    pub fn is_task_finished(&self) -> bool {
+        matches!(
+            self,
+            SchedulerError::TaskDone | SchedulerError::TaskStopped | SchedulerError::TaskFailed
+        )
+    }
+}
+
+impl fmt::Display for SchedulerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SchedulerError::SchedulerStopped => "the cooperator was stopped",
+            SchedulerError::TaskDone => "the task already finished: its iterator is exhausted",
+            SchedulerError::TaskStopped => "the task was stopped",
+            SchedulerError::TaskFailed => "the task already ended: its iterator failed",
+            SchedulerError::NotPaused => "the task is not paused",
+        })
+    }
+}
+
+impl Error for SchedulerError {}

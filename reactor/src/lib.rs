@@ -9,6 +9,9 @@
 //!   [`Producer`]/[`PushProducer`]/[`Consumer`], [`StreamClientEndpoint`],
 //!   [`StreamServerEndpoint`], [`ListeningPort`], [`Connector`];
 //! * [`Deferred`], [`Failure`] and the error types of [`error`];
+//! * [`DeferredLock`], [`DeferredSemaphore`] and [`DeferredQueue`], and in
+//!   [`task`] the [`Cooperator`](task::Cooperator) that runs long jobs a
+//!   step at a time;
 //! * the one timer queue ([`TimerQueue`], [`Timers`], [`DelayedCall`]) used by
 //!   both the mio reactor and `torsion_testing::Clock`;
 //! * the way in from other threads ([`ThreadHandle`]) and the seam to `async`
@@ -98,6 +101,7 @@ pub use defer::{
     fail, gather_results, maybe_deferred, race, succeed, Deferred, DeferredList,
     DeferredListResult, IntoOutcome, Outcome,
 };
+pub use defer::{DeferredLock, DeferredQueue, DeferredSemaphore, LockGuard, SemaphoreToken};
 pub use executor::{LocalExecutor, LocalFuture, LocalSpawn};
 pub use failure::{log_failure, Failure};
 pub use interfaces::*;

@@ -1,5 +1,5 @@
-//! Timed helpers (Twisted's `twisted.internet.task`): [`LoopingCall`] and
-//! [`defer_later`].
+//! Timed helpers (Twisted's `twisted.internet.task`): [`LoopingCall`],
+//! [`defer_later`], and [`Cooperator`] with [`cooperate`] and [`coiterate`].
 //!
 //! Both take the clock they run on ([`ReactorTime`](crate::ReactorTime)),
 //! so a test drives them with [`Timers::manual`](crate::Timers::manual) (or
@@ -40,8 +40,15 @@
 //! # }
 //! ```
 
+mod cooperative_task;
+mod cooperator;
 mod defer_later;
 mod looping_call;
 
+pub use cooperative_task::{CooperativeTask, IntoTaskStep, TaskStep};
+pub use cooperator::{
+    clock_scheduler, coiterate, cooperate, time_slice, Cooperator, CooperatorBuilder, Scheduler,
+    TerminationPredicateFactory, MAX_SLICE,
+};
 pub use defer_later::defer_later;
 pub use looping_call::LoopingCall;
