@@ -8,6 +8,8 @@ mod port;
 mod reactor;
 mod stream;
 mod tcp;
+mod udp;
+mod udp_multicast;
 mod unix;
 
 pub use connection::{DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER};
