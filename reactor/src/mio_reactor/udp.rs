@@ -137,11 +137,7 @@ impl UdpPort {
             .register(&mut socket, Interest::READABLE, move |_| source)
             .map_err(cannot)?;
         *port.socket.borrow_mut() = Some((token, socket));
-        log::info!(
-            "{} starting on {}",
-            port.protocol_name(),
-            host.port()
-        );
+        log::info!("{} starting on {}", port.protocol_name(), host.port());
         let transport: UdpTransportRef = port.clone();
         port.with_protocol("start_protocol", |p| p.make_connection(transport));
         Ok(port)
