@@ -7,8 +7,10 @@ mod raising;
 mod reactor;
 mod records;
 mod triggers;
+mod udp;
 
 pub use clock::MemoryReactorClock;
 pub use raising::RaisingMemoryReactor;
 pub use reactor::MemoryReactor;
 pub use records::{FakeConnector, FakePort, TcpClient, TcpServer, UnixClient, UnixServer};
+pub use udp::UdpServer;
