@@ -414,6 +414,16 @@ pub trait MulticastTransport: UdpTransport {
 /// }
 /// # let _ = serve;
 /// ```
+///
+/// # Twisted
+///
+/// `IReactorUDP.listenUDP` and `IReactorMulticast.listenMulticast` as one
+/// trait. Twisted has no UDP endpoints and no `udp:` description string
+/// (`twisted.internet.endpoints` and `strports` are stream-only; UDP
+/// services are built with `application.internet.UDPServer` around
+/// `listenUDP`), so Torsion has none either. `listen_udp` takes the
+/// maximum packet size Twisted's takes, but a larger datagram is reported
+/// to [`DatagramProtocol::datagram_truncated`], never delivered cut.
 pub trait ReactorUdp {
     /// Binds `interface:port` (`""` = every IPv4 interface, `"::"` = every
     /// IPv6 one; port 0 = any free port) and serves `protocol` there
