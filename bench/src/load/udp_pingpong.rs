@@ -22,7 +22,7 @@ struct Peer {
     sent_at: Instant,
 }
 
-impl Peer {
+impl super::pingpong::Peer for Peer {
     /// Sends the next datagram (its bytes change each time, so a stale or
     /// misrouted echo is caught).
     fn send(&mut self) -> io::Result<()> {
@@ -75,25 +75,7 @@ pub(super) fn run(
             sent_at: Instant::now(),
         });
     }
-    for client in &mut clients {
-        client.send()?;
-    }
-    let mut outcome = Outcome::default();
-    outcome.latencies_ns.reserve(1 << 20);
-    let measured =
-        super::measured_loop(&mut poll, &mut events, pid, config, |event, measuring| {
-            let client = &mut clients[event.token().0];
-            // Edge-triggered: one echo per peer is ever in flight, so one
-            // read (and one WouldBlock at most) per event.
-            while let Some(latency) = client.receive()? {
-                if measuring {
-                    outcome.ops += 1;
-                    outcome.latencies_ns.push(super::nanos(latency));
-                }
-                client.send()?;
-            }
-            Ok(())
-        })?;
-    outcome.record(measured);
-    Ok(outcome)
+    // Edge-triggered: each datagram that arrives is an edge of its own,
+    // and one echo per peer is ever in flight, so one read per event.
+    super::pingpong::drive(&mut poll, &mut events, &mut clients, pid, config)
 }
