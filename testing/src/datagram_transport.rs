@@ -350,7 +350,7 @@ impl fmt::Debug for FakeDatagramTransport {
 ///
 /// ```
 /// use std::{cell::RefCell, net::SocketAddr, rc::Rc};
-/// use torsion_reactor::{DatagramProtocol, UdpTransportRef};
+/// use torsion_reactor::{DatagramProtocol, UdpTransport};
 /// use torsion_testing::{pump_datagrams, FakeDatagramTransport};
 ///
 /// #[derive(Default)]
@@ -366,7 +366,6 @@ impl fmt::Debug for FakeDatagramTransport {
 /// let inbox = Rc::new(RefCell::new(Inbox::default()));
 /// a.start(Rc::new(RefCell::new(Inbox::default())));
 /// b.start(inbox.clone());
-/// use torsion_reactor::UdpTransport;
 /// a.write(b"hello", Some(b.host()))?;
 /// assert_eq!(pump_datagrams(&a, &b), 1);
 /// assert_eq!(inbox.borrow().0, vec![b"hello".to_vec()]);
