@@ -64,6 +64,17 @@ pub enum UdpError {
 impl UdpError {
     /// Whether this is `WouldBlock`: the datagram was not sent because the
     /// socket's send buffer is full; the caller may retry later or drop it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    /// use torsion_reactor::error::UdpError;
+    ///
+    /// let full = UdpError::Io(io::ErrorKind::WouldBlock.into());
+    /// assert!(full.is_would_block());
+    /// assert!(!UdpError::NotConnected.is_would_block());
+    /// ```
     pub fn is_would_block(&self) -> bool {
         matches!(self, UdpError::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
     }

@@ -123,6 +123,12 @@ pub trait DatagramProtocol: 'static {
     fn stop_protocol(&mut self) {}
 
     /// One datagram arrived from `addr` (Twisted's `datagramReceived`).
+    ///
+    /// # Twisted
+    ///
+    /// Twisted passes `(host, port)` and drops an IPv6 sender's flow
+    /// information and scope id; `addr` keeps them, so that an answer to a
+    /// link-local peer goes out on the interface it came in by.
     fn datagram_received(&mut self, data: &[u8], addr: SocketAddr);
 
     /// A datagram from `addr` was larger than the port's maximum packet
