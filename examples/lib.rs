@@ -22,8 +22,10 @@
 mod chat;
 #[path = "soak/mod.rs"]
 pub mod soak;
+mod udp;
 
 pub use chat::{ChatFactory, Chatter, Room};
+pub use udp::UdpEcho;
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};

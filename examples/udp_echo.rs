@@ -7,37 +7,11 @@
 //! asked for port 0 can read the port it got.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use torsion_examples::init_logging;
-use torsion_reactor::{
-    DatagramProtocol, Reactor, ReactorCore, ReactorUdp, UdpTransportRef, DEFAULT_MAX_PACKET_SIZE,
-};
-
-/// Writes every datagram back to where it came from (Twisted's
-/// `docs/core/examples/udpEcho.py`).
-#[derive(Default)]
-struct Echo {
-    transport: Option<UdpTransportRef>,
-}
-
-impl DatagramProtocol for Echo {
-    fn set_transport(&mut self, transport: Option<UdpTransportRef>) {
-        self.transport = transport;
-    }
-
-    fn datagram_received(&mut self, data: &[u8], addr: SocketAddr) {
-        if let Some(transport) = &self.transport {
-            // UDP has no back-pressure: when the socket's send buffer is
-            // full the datagram is not sent, and we say so.
-            if let Err(e) = transport.write(data, Some(addr)) {
-                log::warn!("could not echo {} bytes to {addr}: {e}", data.len());
-            }
-        }
-    }
-}
+use torsion_examples::{init_logging, UdpEcho};
+use torsion_reactor::{Reactor, ReactorCore, ReactorUdp, DEFAULT_MAX_PACKET_SIZE};
 
 fn main() -> ExitCode {
     init_logging();
@@ -59,7 +33,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let protocol = Rc::new(RefCell::new(Echo::default()));
+    let protocol = Rc::new(RefCell::new(UdpEcho::default()));
     let listening = reactor.listen_udp(port, protocol, "127.0.0.1", DEFAULT_MAX_PACKET_SIZE);
     match listening {
         Ok(port) => println!("listening on {}", port.host()),
