@@ -5,10 +5,12 @@
 use std::cell::{Cell, RefCell};
 use std::net::{Ipv6Addr, SocketAddr};
 use std::rc::Rc;
+use std::time::Duration;
 
 use torsion_reactor::error::UdpError;
 use torsion_reactor::{
-    DatagramProtocol, Reactor, ReactorCore, ReactorUdp, UdpTransportRef, DEFAULT_MAX_PACKET_SIZE,
+    DatagramProtocol, Reactor, ReactorCore, ReactorTimeExt, ReactorUdp, UdpTransportRef,
+    DEFAULT_MAX_PACKET_SIZE,
 };
 
 use crate::util::{run_until, Server};
@@ -59,6 +61,12 @@ fn stop_protocol_scheduling() {
     let r = reactor.clone();
     reactor.call_when_running(Box::new(move || {
         r.listen_udp(0, p, "127.0.0.1", 512).unwrap();
+    }));
+    // Bounded: if stop_protocol never ran, this stops the reactor and
+    // the asserts below fail instead of the test hanging.
+    let guard = reactor.clone();
+    drop(reactor.call_later(Duration::from_secs(10), move || {
+        let _ = guard.stop();
     }));
     reactor.run().unwrap();
     let protocol = protocol.borrow();
@@ -230,12 +238,10 @@ fn echo_of_many_datagrams() {
         }
     };
     send_up_to(WINDOW);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while client.borrow().packets.len() < COUNT {
         assert!(std::time::Instant::now() < deadline, "echo timed out");
-        reactor
-            .iterate(Some(std::time::Duration::from_millis(20)))
-            .unwrap();
+        reactor.iterate(Some(Duration::from_millis(20))).unwrap();
         let received = client.borrow().packets.len();
         send_up_to(received + WINDOW);
     }
