@@ -355,3 +355,24 @@ fn port_counter_starts_and_stops_once() {
     run_until(&reactor, "the second stop", || second.has_result());
     assert_eq!(protocol.borrow().stops, 1);
 }
+
+/// Stopping the reactor stops its UDP ports: the socket is closed and the
+/// protocol's `stop_protocol` runs before `run` returns (Twisted's
+/// `disconnectAll` at shutdown).
+#[test]
+fn reactor_shutdown_stops_the_port() {
+    use std::time::Duration;
+    use torsion_reactor::{ReactorCore, ReactorTimeExt};
+
+    let reactor = Reactor::new().unwrap();
+    reactor.set_install_signal_handlers(false);
+    let server = Server::shared();
+    let port = listen(&reactor, &server);
+    let stopper = reactor.clone();
+    drop(reactor.call_later(Duration::from_millis(10), move || {
+        stopper.stop().unwrap();
+    }));
+    reactor.run().unwrap();
+    assert_eq!(server.borrow().stopped, 1);
+    assert!(!port.is_listening());
+}
