@@ -282,8 +282,9 @@ fn connection_lost_log_message() {
 }
 
 /// Datagram transports log under a prefix reflecting the protocol they are
-/// running (Twisted's `logPrefix` case): a panic in `datagram_received` is
-/// logged naming the port, and the port reads on.
+/// running, `"<log_prefix> (UDP)"` (Twisted's `test_logPrefix`): a panic in
+/// `datagram_received` is logged so, naming the port, and the port reads
+/// on (Twisted's `test_datagramReceivedError`: logged, not disconnected).
 #[test]
 fn datagram_received_panic_is_logged_and_contained() {
     struct Bad(Rc<RefCell<usize>>);
@@ -310,6 +311,11 @@ fn datagram_received_panic_is_logged_and_contained() {
     let errors = logs.flush_errors();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors[0].message.contains("very buggy"));
+    assert!(
+        errors[0].message.starts_with("Bad (UDP)"),
+        "{}",
+        errors[0].message
+    );
     assert!(errors[0].message.contains(&port.host().to_string()));
     assert!(port.is_listening());
 }

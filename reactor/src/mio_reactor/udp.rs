@@ -160,8 +160,10 @@ impl UdpPort {
             ),
         }));
         if let Err(payload) = outcome {
+            // Prefixed as Twisted's log context for a port: "Prefix (UDP)".
             log::error!(
-                "datagram protocol panicked in {method} on {}: {}",
+                "{} (UDP) on {}: the protocol panicked in {method}: {}",
+                self.protocol_name(),
                 self.host.get(),
                 PanicError::from_payload(payload.as_ref())
             );
