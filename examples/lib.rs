@@ -23,9 +23,11 @@ mod chat;
 mod chat_limits;
 #[path = "soak/mod.rs"]
 pub mod soak;
+mod udp;
 
 pub use chat::{ChatFactory, Chatter, Room};
 pub use chat_limits::ChatLimits;
+pub use udp::UdpEcho;
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};

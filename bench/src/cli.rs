@@ -23,11 +23,13 @@ options:
   --scenarios LIST   comma-separated, from: pingpong1, pingpong1-same-cpu,
                      pingpong1-two-cpus, pingpong50, stream, churn, idle,
                      pingpong50-per-core, pingpong50-per-core-one-cpu,
-                     stream-per-core (default: all)
+                     stream-per-core, udp-pingpong1, udp-pingpong50
+                     (default: all)
   --servers LIST     comma-separated, from: torsion, mio, tokio,
                      torsion-per-core, mio-per-core (default: the first
                      three); the *-per-core scenarios always run torsion,
-                     torsion-per-core, mio and mio-per-core
+                     torsion-per-core, mio and mio-per-core; the udp-*
+                     ones accept only the first three
   --idle-conns N     connections held by the idle scenario (default 10000)
   --pin              server on CPU 0, load generator on CPU 1 (scenarios that
                      pin themselves keep their own CPUs)
@@ -59,6 +61,8 @@ pub(crate) enum Command {
         kind: ServerKind,
         port: u16,
         cpu: Option<usize>,
+        /// Serve UDP echo instead of TCP.
+        udp: bool,
     },
     Help,
 }
@@ -97,22 +101,32 @@ pub(crate) fn parse(args: &[String]) -> Result<Command, String> {
 }
 
 fn parse_serve(args: &[String]) -> Result<Command, String> {
+    const USAGE: &str = "usage: serve KIND PORT [CPU] [udp]";
     let [kind, port, rest @ ..] = args else {
-        return Err("usage: serve KIND PORT [CPU]".to_string());
+        return Err(USAGE.to_string());
     };
     let kind = ServerKind::parse(kind).ok_or_else(|| format!("unknown server {kind:?}"))?;
     let port = port
         .parse::<u16>()
         .map_err(|e| format!("port {port:?}: {e}"))?;
+    let (rest, udp) = match rest {
+        [before @ .., last] if last == "udp" => (before, true),
+        _ => (rest, false),
+    };
     let cpu = match rest {
         [] => None,
         [cpu] => Some(
             cpu.parse::<usize>()
                 .map_err(|e| format!("CPU {cpu:?}: {e}"))?,
         ),
-        _ => return Err("usage: serve KIND PORT [CPU]".to_string()),
+        _ => return Err(USAGE.to_string()),
     };
-    Ok(Command::Serve { kind, port, cpu })
+    Ok(Command::Serve {
+        kind,
+        port,
+        cpu,
+        udp,
+    })
 }
 
 fn parse_all(args: &[String]) -> Result<Options, String> {

@@ -38,7 +38,12 @@ fn main() -> ExitCode {
             print!("{}", cli::USAGE);
             ExitCode::SUCCESS
         }
-        Ok(Command::Serve { kind, port, cpu }) => match server::serve(kind, port, cpu) {
+        Ok(Command::Serve {
+            kind,
+            port,
+            cpu,
+            udp,
+        }) => match server::serve(kind, port, cpu, udp) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("torsion-bench serve {}: {e}", kind.name());
@@ -122,7 +127,7 @@ fn measure_round(
     let mut servers: Vec<io::Result<(ServerProcess, Outcome)>> = order
         .iter()
         .map(|&kind| {
-            ServerProcess::spawn(kind, pins.map(|(server, _)| server))
+            ServerProcess::spawn(kind, pins.map(|(server, _)| server), scenario.is_udp())
                 .map(|server| (server, Outcome::default()))
         })
         .collect();

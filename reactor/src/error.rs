@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use crate::{Address, Failure};
 
+mod udp;
+pub use udp::{MulticastJoinError, UdpError};
+
 /// Declares a field-less error type with a fixed message.
 macro_rules! unit_error {
     ($(#[$doc:meta])* $name:ident, $message:literal) => {

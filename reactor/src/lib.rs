@@ -4,7 +4,9 @@
 //! `twisted.internet`):
 //!
 //! * the **interface traits**, one per Twisted interface: [`ReactorTime`],
-//!   [`ReactorCore`], [`ReactorTcp`], [`ReactorUnix`], [`ReactorFromThreads`],
+//!   [`ReactorCore`], [`ReactorTcp`], [`ReactorUnix`], [`ReactorUdp`],
+//!   [`ReactorFromThreads`], [`DatagramProtocol`], [`UdpTransport`],
+//!   [`MulticastTransport`],
 //!   [`Protocol`], [`ProtocolFactory`], [`Transport`], [`TcpTransport`],
 //!   [`Producer`]/[`PushProducer`]/[`Consumer`], [`StreamClientEndpoint`],
 //!   [`StreamServerEndpoint`], [`ListeningPort`], [`Connector`];
@@ -17,7 +19,8 @@
 //! * the way in from other threads ([`ThreadHandle`]) and the seam to `async`
 //!   ([`LocalExecutor`], [`LocalSpawn`], `impl Future for Deferred`);
 //! * the real reactor, [`Reactor`]: one thread, mio underneath, TCP and UNIX
-//!   transports with flow control and half-close, system event triggers,
+//!   transports with flow control and half-close, UDP and multicast ports,
+//!   system event triggers,
 //!   signals; and [`run_per_core`], which runs one reactor per core on a
 //!   shared `SO_REUSEPORT` port.
 //!

@@ -11,6 +11,7 @@
 //! | [`Clock`] | `task.Clock` |
 //! | [`StringTransport`], [`AccumulatingProtocol`] | `testing.StringTransport`, `testing.AccumulatingProtocol` |
 //! | `MemoryReactor`, `MemoryReactorClock`, `RaisingMemoryReactor` | the same names in `twisted.internet.testing` |
+//! | [`FakeDatagramTransport`], [`pump_datagrams`] | `testing.FakeDatagramTransport`, `iosim` for datagrams |
 //! | `IoPump`, `connect`, `connected_server_and_client` | `twisted.test.iosim` |
 //! | [`FakeClientEndpoint`], [`ConnectInformation`] | `endpointForTesting` in the application tests |
 //! | [`success_result_of`], [`failure_result_of`], [`assert_no_result`] | trial's `successResultOf`, ... |
@@ -77,6 +78,7 @@
 
 mod assertions;
 mod clock;
+mod datagram_transport;
 mod endpoint;
 mod iosim;
 mod log_capture;
@@ -86,6 +88,7 @@ mod string_transport;
 
 pub use assertions::*;
 pub use clock::Clock;
+pub use datagram_transport::{pump_datagrams, FakeDatagramTransport};
 pub use endpoint::*;
 pub use iosim::*;
 pub use log_capture::*;

@@ -4,6 +4,7 @@ mod churn;
 mod idle;
 mod pingpong;
 mod stream;
+mod udp_pingpong;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -36,6 +37,10 @@ pub(crate) enum Scenario {
     PingPong50PerCoreOneCpu,
     /// The stream load against one reactor and several.
     StreamPerCore,
+    /// 1 UDP peer: a 64-byte datagram, wait for its echo, repeat.
+    UdpPingPong1,
+    /// The same with 50 UDP peers at once.
+    UdpPingPong50,
 }
 
 /// What a scenario's rate counts.
@@ -48,7 +53,7 @@ pub(crate) enum Unit {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 10] = [
+    pub(crate) const ALL: [Scenario; 12] = [
         Scenario::PingPong1,
         Scenario::PingPong1Same,
         Scenario::PingPong1Split,
@@ -59,6 +64,8 @@ impl Scenario {
         Scenario::PingPong50PerCore,
         Scenario::PingPong50PerCoreOneCpu,
         Scenario::StreamPerCore,
+        Scenario::UdpPingPong1,
+        Scenario::UdpPingPong50,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -73,6 +80,8 @@ impl Scenario {
             Scenario::PingPong50PerCore => "pingpong50-per-core",
             Scenario::PingPong50PerCoreOneCpu => "pingpong50-per-core-one-cpu",
             Scenario::StreamPerCore => "stream-per-core",
+            Scenario::UdpPingPong1 => "udp-pingpong1",
+            Scenario::UdpPingPong50 => "udp-pingpong50",
         }
     }
 
@@ -87,6 +96,12 @@ impl Scenario {
             Scenario::PingPong1Split | Scenario::PingPong50PerCoreOneCpu => Some((0, 1)),
             _ => None,
         }
+    }
+
+    /// Whether this scenario runs the servers' UDP echo (datagrams) rather
+    /// than their TCP one.
+    pub(crate) fn is_udp(self) -> bool {
+        matches!(self, Scenario::UdpPingPong1 | Scenario::UdpPingPong50)
     }
 
     /// Whether this scenario compares one reactor with several.
@@ -183,6 +198,16 @@ impl Scenario {
                 byte rather than per wakeup, split over two reactors (`run_per_core`) or two \
                 mio threads."
                 .to_string(),
+            Scenario::UdpPingPong1 => "1 UDP peer (a connected mio socket) sends a 64-byte \
+                datagram to the server's UDP echo port, waits for the echo (checked byte for \
+                byte), and sends again. Rate = round trips/s. The servers: Torsion's \
+                `DatagramProtocol` on `listen_udp`, a raw mio `UdpSocket` loop (recv_from until \
+                WouldBlock, send_to back), tokio's `UdpSocket` on the current-thread runtime."
+                .to_string(),
+            Scenario::UdpPingPong50 => "udp-pingpong1 with 50 UDP peers at once, from one mio \
+                client thread, all to the one server port: the server reads many datagrams per \
+                wakeup (Torsion: at most 32 per turn, then the rest in the next iteration)."
+                .to_string(),
         }
     }
 }
@@ -249,6 +274,8 @@ pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> i
         Scenario::Stream | Scenario::StreamPerCore => stream::run(addr, pid, 4, config),
         Scenario::Churn => churn::run(addr, pid, 4, config),
         Scenario::Idle => idle::run(addr, pid, config),
+        Scenario::UdpPingPong1 => udp_pingpong::run(addr, pid, 1, config),
+        Scenario::UdpPingPong50 => udp_pingpong::run(addr, pid, 50, config),
     }
 }
 

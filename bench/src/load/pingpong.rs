@@ -22,7 +22,7 @@ struct Client {
     sent_at: Instant,
 }
 
-impl Client {
+impl Peer for Client {
     /// Sends the next message (its bytes change each time, so a stale or
     /// misrouted echo is caught).
     fn send(&mut self) -> io::Result<()> {
@@ -81,23 +81,43 @@ pub(super) fn run(
             sent_at: Instant::now(),
         });
     }
-    for client in &mut clients {
-        client.send()?;
+    drive(&mut poll, &mut events, &mut clients, pid, config)
+}
+
+/// One peer of a ping-pong: a message in flight at a time.
+pub(super) trait Peer {
+    /// Sends the next message.
+    fn send(&mut self) -> io::Result<()>;
+    /// Reads what has come; `Some(latency)` once the whole echo is in.
+    fn receive(&mut self) -> io::Result<Option<Duration>>;
+}
+
+/// Starts every peer (registered with `poll` under its index) and, for the
+/// measured window, sends again whenever a peer's echo is in; counts the
+/// round trips and their latencies.
+pub(super) fn drive<P: Peer>(
+    poll: &mut Poll,
+    events: &mut Events,
+    peers: &mut [P],
+    pid: u32,
+    config: &Config,
+) -> io::Result<Outcome> {
+    for peer in peers.iter_mut() {
+        peer.send()?;
     }
     let mut outcome = Outcome::default();
     outcome.latencies_ns.reserve(1 << 20);
-    let measured =
-        super::measured_loop(&mut poll, &mut events, pid, config, |event, measuring| {
-            let client = &mut clients[event.token().0];
-            if let Some(latency) = client.receive()? {
-                if measuring {
-                    outcome.ops += 1;
-                    outcome.latencies_ns.push(super::nanos(latency));
-                }
-                client.send()?;
+    let measured = super::measured_loop(poll, events, pid, config, |event, measuring| {
+        let peer = &mut peers[event.token().0];
+        if let Some(latency) = peer.receive()? {
+            if measuring {
+                outcome.ops += 1;
+                outcome.latencies_ns.push(super::nanos(latency));
             }
-            Ok(())
-        })?;
+            peer.send()?;
+        }
+        Ok(())
+    })?;
     outcome.record(measured);
     Ok(outcome)
 }

@@ -190,6 +190,8 @@ impl Summary {
             Scenario::PingPong1Split,
             Scenario::PingPong50,
             Scenario::Stream,
+            Scenario::UdpPingPong1,
+            Scenario::UdpPingPong50,
         ] {
             let Some(row) = torsion(scenario) else {
                 continue;

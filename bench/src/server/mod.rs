@@ -7,6 +7,7 @@
 mod mio_loop;
 mod tokio_rt;
 mod torsion;
+mod udp;
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
@@ -82,14 +83,18 @@ impl ServerKind {
     }
 }
 
-/// Runs `kind` in this process until killed: `serve KIND PORT [CPU]`.
-pub(crate) fn serve(kind: ServerKind, port: u16, cpu: Option<usize>) -> io::Result<()> {
+/// Runs `kind` in this process until killed: `serve KIND PORT [CPU] [udp]`
+/// (with `udp`, its UDP echo server instead of the TCP one).
+pub(crate) fn serve(kind: ServerKind, port: u16, cpu: Option<usize>, udp: bool) -> io::Result<()> {
     if let Some(cpu) = cpu {
         crate::pin_to(cpu)?;
     }
     // The idle scenario holds 10 000 connections; raise the soft limit to
     // the hard one (a no-op when it already is).
     let _ = rlimit::increase_nofile_limit(u64::MAX);
+    if udp {
+        return udp::serve(kind, port);
+    }
     match kind {
         ServerKind::Torsion => torsion::serve(port),
         ServerKind::Mio => mio_loop::serve(port),
@@ -114,12 +119,20 @@ pub(crate) struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `kind` on a free loopback port and waits until it listens.
-    pub(crate) fn spawn(kind: ServerKind, cpu: Option<usize>) -> io::Result<ServerProcess> {
+    /// Starts `kind` on a free loopback port and waits until it listens
+    /// (with `udp`, its UDP echo server).
+    pub(crate) fn spawn(
+        kind: ServerKind,
+        cpu: Option<usize>,
+        udp: bool,
+    ) -> io::Result<ServerProcess> {
         let mut command = Command::new(std::env::current_exe()?);
         command.args(["serve", kind.name(), "0"]);
         if let Some(cpu) = cpu {
             command.arg(cpu.to_string());
+        }
+        if udp {
+            command.arg("udp");
         }
         let mut child = command
             .stdin(Stdio::null())

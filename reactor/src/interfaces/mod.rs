@@ -10,6 +10,7 @@ mod tcp;
 mod threads;
 mod time;
 mod transport;
+mod udp;
 mod unix;
 
 pub use self::core::{events, Phase, ReactorCore, Trigger, TriggerId, UnknownPhase};
@@ -26,4 +27,8 @@ pub use tcp::{
 pub use threads::ReactorFromThreads;
 pub use time::{ReactorTime, ReactorTimeExt};
 pub use transport::{TcpTransport, Transport, TransportRef, UnixTransport};
+pub use udp::{
+    DatagramProtocol, DatagramProtocolRef, MulticastInterface, MulticastTransport, ReactorUdp,
+    UdpTransport, UdpTransportRef, DEFAULT_MAX_PACKET_SIZE,
+};
 pub use unix::{ReactorUnix, DEFAULT_UNIX_MODE};

@@ -8,6 +8,8 @@ mod port;
 mod reactor;
 mod stream;
 mod tcp;
+mod udp;
+mod udp_multicast;
 mod unix;
 
 pub use per_core::{run_per_core, CoreFailure, CoreSetup, PerCore, PerCoreError, SetupError};

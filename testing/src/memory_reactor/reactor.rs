@@ -16,6 +16,7 @@ use torsion_reactor::{
 };
 
 use super::records::{FakeConnector, FakePort, TcpClient, TcpServer, UnixClient, UnixServer};
+use super::udp::UdpServer;
 
 /// A fake reactor for tests: it records every `listen_*` and `connect_*`
 /// call and never touches a socket (Twisted's
@@ -131,6 +132,7 @@ struct Inner {
     unix_servers: RefCell<Vec<UnixServer>>,
     unix_clients: RefCell<Vec<UnixClient>>,
     connectors: RefCell<Vec<Rc<FakeConnector>>>,
+    udp_servers: RefCell<Vec<UdpServer>>,
     thread_handle: ThreadHandle,
     thread_calls: ThreadCalls,
 }
@@ -160,6 +162,7 @@ impl MemoryReactor {
                 unix_servers: RefCell::default(),
                 unix_clients: RefCell::default(),
                 connectors: RefCell::default(),
+                udp_servers: RefCell::default(),
                 thread_handle,
                 thread_calls,
             }),
@@ -211,6 +214,15 @@ impl MemoryReactor {
     /// Every `connect_unix` call, in order (Twisted's `unixClients`).
     pub fn unix_clients(&self) -> Vec<UnixClient> {
         self.inner.unix_clients.borrow().clone()
+    }
+
+    /// The `listen_udp`/`listen_multicast` calls so far (Twisted's `udpServers`).
+    pub fn udp_servers(&self) -> Vec<UdpServer> {
+        self.inner.udp_servers.borrow().clone()
+    }
+
+    pub(super) fn record_udp_server(&self, server: UdpServer) {
+        self.inner.udp_servers.borrow_mut().push(server);
     }
 
     /// The connectors `connect_tcp` and `connect_unix` returned, in order
