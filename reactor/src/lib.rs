@@ -16,7 +16,9 @@
 //! * the real reactor, [`Reactor`]: one thread, mio underneath, TCP and UNIX
 //!   transports with flow control and half-close, system event triggers,
 //!   signals; and [`run_per_core`], which runs one reactor per core on a
-//!   shared `SO_REUSEPORT` port.
+//!   shared `SO_REUSEPORT` port;
+//! * [`prelude`]: every trait a program calls methods through, in one
+//!   `use torsion_reactor::prelude::*;`.
 //!
 //! # Example
 //!
@@ -85,6 +87,7 @@ mod failure;
 mod interfaces;
 mod mio_reactor;
 mod per_core;
+pub mod prelude;
 mod protocol;
 pub mod task;
 mod threads;
