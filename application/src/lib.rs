@@ -51,7 +51,7 @@ mod start_error;
 mod timer_service;
 
 pub use backoff::{backoff_policy, default_jitter, default_retry_policy, RetryPolicy};
-pub use client_service::{ClientService, ClientServiceBuilder};
+pub use client_service::{ClientService, ClientServiceBuilder, NeedsClock};
 pub use runner::{run, RunError, DEFAULT_STOP_DEADLINE};
 pub use server_service::StreamServerEndpointService;
 pub use service::{

@@ -85,8 +85,10 @@ impl<P> Input<P> {
 pub(crate) enum Action<P> {
     /// Entry of Connecting: start attempt number `id`.
     AttemptConnection(u64),
-    /// Entry of Waiting: count the failure, ask the policy, schedule the retry.
-    WaitForRetry,
+    /// Entry of Waiting: count the failure, ask the policy, schedule the
+    /// retry; the failure or lost connection that caused it is logged with
+    /// it (issue 20: retries must say why).
+    WaitForRetry(Failure),
     /// Fire these waiters with the connected protocol.
     Notify(Vec<Waiter<P>>, Rc<RefCell<P>>),
     /// Fail these waiters with this very failure.
@@ -265,7 +267,7 @@ impl<P> Machine<P> {
             ) if self.is_current(id) => {
                 self.current = None;
                 self.state = S::Waiting { retry: None };
-                let mut actions = vec![A::WaitForRetry, self.fail_after(&f)];
+                let mut actions = vec![A::WaitForRetry(f.clone()), self.fail_after(&f)];
                 // Abandon the attempt (cancels a pending preparation); its
                 // late failure carries a stale id and is ignored.
                 actions.extend(attempt.map(A::CancelAttempt));
@@ -273,7 +275,9 @@ impl<P> Machine<P> {
             }
 
             // the connection was lost
-            (S::Connected { since, .. }, I::ClientDisconnected(id, _)) if self.is_current(id) => {
+            (S::Connected { since, .. }, I::ClientDisconnected(id, reason))
+                if self.is_current(id) =>
+            {
                 if let Some(threshold) = self.reset_backoff_after {
                     if now.saturating_sub(since) >= threshold {
                         self.failed_attempts = 0;
@@ -281,16 +285,16 @@ impl<P> Machine<P> {
                 }
                 self.current = None;
                 self.state = S::Waiting { retry: None };
-                vec![A::WaitForRetry]
+                vec![A::WaitForRetry(reason)]
             }
             // Twisted 26's †4, only reachable if handling connection_made
             // failed: retry, and close the connection Twisted leaves open.
-            (S::Connected { connection, .. }, I::ConnectionFailed(id, _))
+            (S::Connected { connection, .. }, I::ConnectionFailed(id, f))
                 if self.is_current(id) =>
             {
                 self.current = None;
                 self.state = S::Waiting { retry: None };
-                vec![A::LoseConnection(connection), A::WaitForRetry]
+                vec![A::LoseConnection(connection), A::WaitForRetry(f)]
             }
 
             // retry

@@ -120,7 +120,14 @@ struct Shared<F: ProtocolFactory> {
 ///
 /// `prepare_connection` receives the user's protocol (Twisted passes the
 /// proxy, whose attributes reach the user's protocol; Rust has no attribute
-/// forwarding). The retry log line gives the delay as a `Duration`.
+/// forwarding). The retry log line gives the delay as a `Duration` and,
+/// unlike Twisted's, the failure that caused the retry.
+///
+/// The clock is required, and the compiler says so: `build` exists only
+/// once [`clock`](ClientServiceBuilder::clock) was called (the builder's
+/// second type parameter goes from [`NeedsClock`] to the clock), rather
+/// than a panic at run time. There is no sensible default: the builder
+/// knows no reactor, and a hidden global one is what Torsion avoids.
 pub struct ClientService<F: ProtocolFactory> {
     shared: Rc<Shared<F>>,
 }
@@ -133,18 +140,36 @@ impl<F: ProtocolFactory> Clone for ClientService<F> {
     }
 }
 
-/// Builds a [`ClientService`].
-pub struct ClientServiceBuilder<F: ProtocolFactory> {
+/// The state of a [`ClientServiceBuilder`] not given a clock yet: it has no
+/// `build` (issue 20: a missing clock is a compile error, not a panic).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NeedsClock;
+
+/// Builds a [`ClientService`]; `C` is [`NeedsClock`] until
+/// [`clock`](ClientServiceBuilder::clock) is called, and only then is there
+/// a [`build`](ClientServiceBuilder::build).
+///
+/// ```compile_fail
+/// use std::rc::Rc;
+/// use torsion_application::ClientService;
+/// use torsion_reactor::Factory;
+/// use torsion_testing::{AccumulatingProtocol, FakeClientEndpoint};
+///
+/// let endpoint = Rc::new(FakeClientEndpoint::new(false));
+/// // No clock: `build` does not exist.
+/// let _ = ClientService::builder(endpoint, Factory::for_protocol(AccumulatingProtocol::new)).build();
+/// ```
+pub struct ClientServiceBuilder<F: ProtocolFactory, C = NeedsClock> {
     endpoint: Rc<dyn StreamClientEndpoint>,
     factory: F,
     retry_policy: Option<RetryPolicy>,
-    clock: Option<Rc<dyn ReactorTime>>,
+    clock: C,
     prepare: Option<Prepare<F::Protocol>>,
     reset_backoff_after: Option<Duration>,
     name: Option<String>,
 }
 
-impl<F: ProtocolFactory> ClientServiceBuilder<F> {
+impl<F: ProtocolFactory, C> ClientServiceBuilder<F, C> {
     /// The delay before each retry, given the failures in a row (1 for the
     /// first retry). Default: Twisted's `backoffPolicy()`.
     pub fn retry_policy(mut self, policy: impl Fn(u32) -> Duration + 'static) -> Self {
@@ -152,10 +177,18 @@ impl<F: ProtocolFactory> ClientServiceBuilder<F> {
         self
     }
 
-    /// The clock retries are scheduled on (required).
-    pub fn clock(mut self, clock: Rc<dyn ReactorTime>) -> Self {
-        self.clock = Some(clock);
-        self
+    /// The clock retries are scheduled on (required: without it there is
+    /// no `build`).
+    pub fn clock(self, clock: Rc<dyn ReactorTime>) -> ClientServiceBuilder<F, Rc<dyn ReactorTime>> {
+        ClientServiceBuilder {
+            endpoint: self.endpoint,
+            factory: self.factory,
+            retry_policy: self.retry_policy,
+            clock,
+            prepare: self.prepare,
+            reset_backoff_after: self.reset_backoff_after,
+            name: self.name,
+        }
     }
 
     /// Runs `prepare` on each new connection before `when_connected` waiters
@@ -188,16 +221,12 @@ impl<F: ProtocolFactory> ClientServiceBuilder<F> {
         self.name = Some(name.into());
         self
     }
+}
 
+impl<F: ProtocolFactory> ClientServiceBuilder<F, Rc<dyn ReactorTime>> {
     /// Builds the (stopped) service.
-    ///
-    /// # Panics
-    ///
-    /// If no [`clock`](ClientServiceBuilder::clock) was given.
     pub fn build(self) -> ClientService<F> {
-        let clock = self
-            .clock
-            .expect("ClientService needs a clock: call .clock(reactor or testing::Clock)");
+        let clock = self.clock;
         let service = match self.name {
             Some(name) => ServiceState::named(name),
             None => ServiceState::new(),
@@ -225,7 +254,7 @@ impl<F: ProtocolFactory> ClientService<F> {
             endpoint,
             factory,
             retry_policy: None,
-            clock: None,
+            clock: NeedsClock,
             prepare: None,
             reset_backoff_after: None,
             name: None,
@@ -317,15 +346,16 @@ impl<F: ProtocolFactory> Shared<F> {
                     *slot = Some(attempt);
                 }
             }
-            Action::WaitForRetry => {
+            Action::WaitForRetry(reason) => {
                 let failures = {
                     let mut machine = self.machine.borrow_mut();
                     machine.failed_attempts = machine.failed_attempts.saturating_add(1);
                     machine.failed_attempts
                 };
                 let delay = (self.retry_policy)(failures);
+                // Issue 20: say why, once per attempt, at info.
                 log::info!(
-                    "Scheduling retry {failures} to connect {} in {delay:?}.",
+                    "Scheduling retry {failures} to connect {} in {delay:?} ({reason}).",
                     self.endpoint.describe()
                 );
                 let me = self.me.clone();
@@ -431,7 +461,7 @@ impl<F: ProtocolFactory> fmt::Debug for ClientService<F> {
     }
 }
 
-impl<F: ProtocolFactory> fmt::Debug for ClientServiceBuilder<F> {
+impl<F: ProtocolFactory, C> fmt::Debug for ClientServiceBuilder<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientServiceBuilder")
             .field("endpoint", &self.endpoint.describe())
