@@ -80,6 +80,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod address;
+mod borrowed;
 mod defer;
 pub mod error;
 mod executor;
