@@ -23,10 +23,13 @@
 
 pub use crate::{Deferred, Factory, Failure, ProtocolRef, Reactor, TransportRef};
 
+// Left out on purpose: `DynProtocolFactory` (every `ProtocolFactory` is
+// one, so `factory.build_protocol(..)` would be ambiguous) and
+// `PullProducer` (its `resume_producing` would clash with
+// `PushProducer`'s on a type that is both).
 pub use crate::{
-    Connector, Consumer, DynProtocolFactory, HalfCloseableProtocol, ListeningPort, Producer,
-    Protocol, ProtocolFactory, PullProducer, PushProducer, ReactorCore, ReactorFromThreads,
-    ReactorTcp, ReactorTime, ReactorTimeExt, ReactorUnix, StreamClientEndpoint,
-    StreamClientEndpointExt, StreamServerEndpoint, StreamServerEndpointExt, TcpTransport,
-    Transport, UnixTransport,
+    Connector, Consumer, HalfCloseableProtocol, ListeningPort, Producer, Protocol, ProtocolFactory,
+    PushProducer, ReactorCore, ReactorFromThreads, ReactorTcp, ReactorTime, ReactorTimeExt,
+    ReactorUnix, StreamClientEndpoint, StreamClientEndpointExt, StreamServerEndpoint,
+    StreamServerEndpointExt, TcpTransport, Transport, UnixTransport,
 };
