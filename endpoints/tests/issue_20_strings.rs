@@ -175,6 +175,22 @@ proptest! {
         }
     }
 
+    /// An empty host, however it is spelled, is an error naming the host.
+    #[test]
+    fn empty_host_is_always_rejected(port in any::<u16>(), kind in "(?i:tcp6?)") {
+        for description in [
+            format!("{kind}:host=:port={port}"),
+            format!("{kind}::{port}"),
+            format!("{kind}:host=:{port}"),
+        ] {
+            let error = description.parse::<ClientDescription>().unwrap_err();
+            prop_assert!(
+                matches!(&error, EndpointParseError::Invalid { argument, value, .. } if argument == "host" && value.is_empty()),
+                "{} -> {:?}", description, error
+            );
+        }
+    }
+
     /// Whatever the case of the type, client and server parsers agree.
     #[test]
     fn type_case_is_ignored_alike(kind in "(?i:tcp6?|unix)", port in 1u16..) {
