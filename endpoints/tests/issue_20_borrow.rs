@@ -107,6 +107,10 @@ fn borrow_held_across_await_on_the_fakes() {
     });
     executor.run_until_stalled();
 
+    // The transport asks on end of file, outside its panic boundary: a
+    // borrowed protocol answers "not half-closeable" rather than panicking.
+    assert!(wrapper.as_half_closeable().is_none());
+
     // The answer arrives while the borrow is held: a panic naming the cause.
     let panicked = catch_unwind(AssertUnwindSafe(|| wrapper.data_received(b"pong")))
         .expect_err("a borrowed protocol cannot take data");

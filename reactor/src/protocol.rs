@@ -254,10 +254,14 @@ impl<H: WrapperHooks> Protocol for ProtocolWrapper<H> {
         }
     }
 
+    // Issue 20: asked outside the reactor's panic boundary (on end of
+    // file), so a borrowed inner protocol answers "no" instead of panicking:
+    // the transport then closes, and `connection_lost` waits for the borrow.
     fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
-        let provided = borrowed::borrow(&self.inner, "as_half_closeable")
-            .as_half_closeable()
-            .is_some();
+        let provided = self
+            .inner
+            .try_borrow_mut()
+            .is_ok_and(|mut inner| inner.as_half_closeable().is_some());
         if provided {
             Some(self)
         } else {
@@ -277,7 +281,9 @@ impl<H: WrapperHooks> Protocol for ProtocolWrapper<H> {
     }
 
     fn log_prefix(&self) -> &'static str {
-        self.inner.borrow().log_prefix()
+        self.inner
+            .try_borrow()
+            .map_or("ProtocolWrapper", |inner| inner.log_prefix())
     }
 }
 
