@@ -3,18 +3,30 @@
 //! Lines end with `\n` or `\r\n`, so `nc` (which sends `\n`) and telnet
 //! or a Twisted `LineReceiver` (which send `\r\n`) can all talk; the
 //! server's own lines end with `\r\n`.
+//!
+//! A member that does not read is dropped once more than
+//! [`SLOW_MEMBER_LIMIT`] bytes wait for it, rather than buffered without
+//! bound; that, and a line over the length limit, is logged as what it is.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use torsion_protocols::{LineControl, LineHandler, LineReceiver};
+use torsion_protocols::{LineControl, LineHandler, LineReceiver, DEFAULT_MAX_LINE_LENGTH};
 use torsion_reactor::{Address, Failure, ProtocolFactory, TransportRef};
+
+use crate::backpressure::write_within;
+
+/// How many bytes may wait to be sent to one member (its transport's
+/// high-water mark) before the member is dropped as not reading (issue 20).
+pub const SLOW_MEMBER_LIMIT: usize = 256 * 1024;
 
 /// Who is in the room: each member's id, nick and transport.
 #[derive(Debug, Default)]
 pub struct Room {
     members: Vec<(u64, String, TransportRef)>,
     next_id: u64,
+    /// Members dropped by the server, and why (for their leaving line).
+    dropped: RefCell<Vec<(u64, String)>>,
 }
 
 /// The server's line ending.
@@ -28,13 +40,37 @@ fn say(ctl: &LineControl<'_>, line: &[u8]) {
 }
 
 impl Room {
-    /// Sends `line` to every member but `except`.
+    /// Sends `line` to every member but `except`; drops a member that has
+    /// more than [`SLOW_MEMBER_LIMIT`] bytes waiting.
     fn broadcast(&self, except: Option<u64>, line: &str) {
         for (id, _, transport) in &self.members {
-            if Some(*id) != except {
-                transport.write_sequence(&[line.as_bytes(), CRLF]);
+            if Some(*id) != except && !write_within(transport, &[line.as_bytes(), CRLF]) {
+                self.drop_member(
+                    *id,
+                    transport,
+                    format!("not reading: more than {SLOW_MEMBER_LIMIT} bytes waiting"),
+                );
             }
         }
+    }
+
+    /// Aborts member `id`'s connection (the unsent bytes go with it),
+    /// remembering why for its leaving line.
+    fn drop_member(&self, id: u64, transport: &TransportRef, why: String) {
+        let mut dropped = self.dropped.borrow_mut();
+        if dropped.iter().any(|(d, _)| *d == id) {
+            return;
+        }
+        dropped.push((id, why));
+        drop(dropped);
+        transport.abort_connection();
+    }
+
+    /// Why member `id` was dropped, if it was (forgetting it).
+    fn take_drop_reason(&self, id: u64) -> Option<String> {
+        let mut dropped = self.dropped.borrow_mut();
+        let at = dropped.iter().position(|(d, _)| *d == id)?;
+        Some(dropped.remove(at).1)
     }
 
     /// The nicks in the room, in arrival order.
@@ -83,6 +119,9 @@ impl LineHandler for Chatter {
         let Some(transport) = ctl.transport() else {
             return;
         };
+        if let Some(tcp) = transport.as_tcp() {
+            tcp.set_write_buffer_limits(SLOW_MEMBER_LIMIT, SLOW_MEMBER_LIMIT / 2);
+        }
         let mut room = self.room.borrow_mut();
         room.next_id += 1;
         self.id = room.next_id;
@@ -119,11 +158,28 @@ impl LineHandler for Chatter {
         }
     }
 
+    fn line_length_exceeded(&mut self, data: &[u8], ctl: &mut LineControl<'_>) {
+        // The receiver's limit: the chat keeps LineReceiver's default.
+        let why = format!(
+            "line longer than {DEFAULT_MAX_LINE_LENGTH} bytes ({} buffered)",
+            data.len()
+        );
+        self.room
+            .borrow_mut()
+            .dropped
+            .get_mut()
+            .push((self.id, why));
+        ctl.lose_connection();
+    }
+
     fn connection_lost(&mut self, reason: Failure) {
         let mut room = self.room.borrow_mut();
         room.members.retain(|(id, _, _)| *id != self.id);
         room.broadcast(None, &format!("* {} left", self.nick));
-        log::info!("chat: {} left ({reason})", self.nick);
+        match room.take_drop_reason(self.id) {
+            Some(why) => log::warn!("chat: {} dropped: {why} ({reason})", self.nick),
+            None => log::info!("chat: {} left ({reason})", self.nick),
+        }
     }
 }
 

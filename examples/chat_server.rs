@@ -52,6 +52,9 @@ fn serve(port: u16, limits: ChatLimits) -> Result<(), Box<dyn std::error::Error>
         Rc::new(endpoint),
         Rc::new(limits.wrap(Rc::new(ChatFactory::new()), Rc::new(reactor.clone()))),
     ));
+    // Issue 20: a port that cannot be had fails the start (as Twisted's
+    // strports.service does) instead of being logged while we serve on.
+    server.raise_synchronously(true);
     server
         .try_privileged_start_service()
         .map_err(|f| f.to_string())?;

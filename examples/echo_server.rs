@@ -36,6 +36,9 @@ fn main() -> ExitCode {
         Rc::new(endpoint),
         Rc::new(EchoFactory::new()),
     ));
+    // Issue 20: a port that cannot be had fails the start (as Twisted's
+    // strports.service does) instead of being logged while we serve on.
+    server.raise_synchronously(true);
     if let Err(failure) = server.try_privileged_start_service() {
         eprintln!("echo_server: {failure}");
         return ExitCode::FAILURE;

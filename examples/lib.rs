@@ -19,20 +19,24 @@
 #![warn(unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+mod backpressure;
 mod chat;
 mod chat_limits;
 #[path = "soak/mod.rs"]
 pub mod soak;
 mod udp;
 
-pub use chat::{ChatFactory, Chatter, Room};
+pub use backpressure::{write_within, PauseReading};
+pub use chat::{ChatFactory, Chatter, Room, SLOW_MEMBER_LIMIT};
 pub use chat_limits::ChatLimits;
 pub use udp::UdpEcho;
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::{Address, Failure, Protocol, ProtocolFactory, TransportRef};
+use torsion_reactor::{
+    Address, Failure, HalfCloseableProtocol, Protocol, ProtocolFactory, TransportRef,
+};
 
 /// Logs to stderr at `info` unless `RUST_LOG` says otherwise.
 pub fn init_logging() {
@@ -41,7 +45,10 @@ pub fn init_logging() {
         .init();
 }
 
-/// Echoes every byte back.
+/// Echoes every byte back, reading no faster than the peer reads: while
+/// more than the transport's high-water mark waits to be sent, it stops
+/// reading ([`PauseReading`]), so a peer that sends and never reads costs
+/// the server about one high-water mark, not everything it sent.
 #[derive(Debug, Default)]
 pub struct Echo {
     transport: Option<TransportRef>,
@@ -51,6 +58,8 @@ impl Echo {
     /// Closes the connection (after flushing).
     pub fn hang_up(&self) {
         if let Some(transport) = &self.transport {
+            // A registered producer would hold the close.
+            PauseReading::unregister(transport);
             transport.lose_connection();
         }
     }
@@ -59,6 +68,7 @@ impl Echo {
 impl Protocol for Echo {
     fn connection_made(&mut self, transport: TransportRef) {
         log::info!("server: connection from {}", transport.peer());
+        PauseReading::register(&transport);
         self.transport = Some(transport);
     }
 
@@ -71,6 +81,19 @@ impl Protocol for Echo {
     fn connection_lost(&mut self, reason: Failure) {
         log::info!("server: connection closed: {reason}");
         self.transport = None;
+    }
+
+    fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
+        Some(self)
+    }
+}
+
+/// The peer's end of file: send what is left, then close (what the
+/// transport does for a protocol that is not half-closeable; here the
+/// producer must go first, or it would hold the close).
+impl HalfCloseableProtocol for Echo {
+    fn read_connection_lost(&mut self) {
+        self.hang_up();
     }
 }
 

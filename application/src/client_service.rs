@@ -7,5 +7,5 @@ mod handle;
 mod machine;
 mod proxy;
 
-pub use builder::ClientServiceBuilder;
+pub use builder::{ClientServiceBuilder, NeedsClock};
 pub use handle::ClientService;

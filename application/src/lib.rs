@@ -43,16 +43,19 @@
 
 mod backoff;
 mod client_service;
+pub mod prelude;
 mod runner;
 mod server_service;
 mod service;
+mod start_error;
 mod timer_service;
 
 pub use backoff::{backoff_policy, default_jitter, default_retry_policy, RetryPolicy};
-pub use client_service::{ClientService, ClientServiceBuilder};
+pub use client_service::{ClientService, ClientServiceBuilder, NeedsClock};
 pub use runner::{run, RunError, DEFAULT_STOP_DEADLINE};
 pub use server_service::StreamServerEndpointService;
 pub use service::{
     disown_service_parent, set_service_parent, MultiService, Service, ServiceError, ServiceState,
 };
+pub use start_error::StartError;
 pub use timer_service::TimerService;

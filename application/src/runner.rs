@@ -11,6 +11,7 @@ use torsion_reactor::error::{ReactorError, TimeoutError};
 use torsion_reactor::{events, log_failure, DeferredList, Phase, ReactorCore, ReactorTime};
 
 use crate::service::{MultiService, Service};
+use crate::start_error::StartError;
 
 /// How long [`run`] waits for the services to stop by default.
 pub const DEFAULT_STOP_DEADLINE: Duration = Duration::from_secs(10);
@@ -23,6 +24,9 @@ pub enum RunError {
     Reactor(ReactorError),
     /// These services had not stopped when the deadline passed.
     StopTimedOut(Vec<String>),
+    /// A service could not start (a server could not listen, say); the
+    /// others were stopped and the reactor with them.
+    Start(StartError),
 }
 
 impl fmt::Display for RunError {
@@ -32,6 +36,7 @@ impl fmt::Display for RunError {
             RunError::StopTimedOut(names) => {
                 write!(f, "services did not stop in time: {}", names.join(", "))
             }
+            RunError::Start(e) => e.fmt(f),
         }
     }
 }
@@ -41,18 +46,29 @@ impl Error for RunError {
         match self {
             RunError::Reactor(e) => Some(e),
             RunError::StopTimedOut(_) => None,
+            RunError::Start(e) => Some(e),
         }
     }
 }
 
-/// Runs `root` on `reactor`: starts the tree (privileged start, then start)
-/// once the reactor runs; when the reactor is asked to stop (`stop()`,
-/// SIGINT or SIGTERM), stops the children in reverse order and holds the
-/// shutdown until they have stopped or `deadline` passed, logging each
-/// service that missed it. Returns when the reactor has stopped.
+/// Runs `root` on `reactor`: starts the tree (privileged start, then start,
+/// through [`Service::try_privileged_start_service`] and
+/// [`Service::try_start_service`]) once the reactor runs; when the reactor
+/// is asked to stop (`stop()`, SIGINT or SIGTERM), stops the children in
+/// reverse order and holds the shutdown until they have stopped or
+/// `deadline` passed, logging each service that missed it. Returns when the
+/// reactor has stopped.
+///
+/// A service that fails to start (a
+/// [`StreamServerEndpointService`](crate::StreamServerEndpointService) with
+/// [`raise_synchronously`](crate::StreamServerEndpointService::raise_synchronously)
+/// whose port is taken, say) starts no later sibling and stops the
+/// reactor, so the tree is stopped and `run` returns [`RunError::Start`]
+/// naming it, as `twistd` exits when `startService` raises.
 ///
 /// # Errors
 ///
+/// [`RunError::Start`] naming the service that could not start,
 /// [`RunError::StopTimedOut`] naming the services that did not stop in
 /// time, or [`RunError::Reactor`].
 ///
@@ -89,10 +105,17 @@ where
     R: ReactorCore + ReactorTime + Clone + 'static,
 {
     let late: Rc<RefCell<Vec<String>>> = Rc::default();
-    let starting = root.clone();
+    let failed: Rc<RefCell<Option<StartError>>> = Rc::default();
+    let (starting, stopper, failure_slot) = (root.clone(), reactor.clone(), failed.clone());
     reactor.call_when_running(Box::new(move || {
-        starting.privileged_start_service();
-        starting.start_service();
+        let started = starting
+            .try_privileged_start_service()
+            .and_then(|()| starting.try_start_service());
+        if let Err(failure) = started {
+            *failure_slot.borrow_mut() = Some(StartError::named(&*starting, failure));
+            // Running, so this cannot fail; a stop already under way is fine.
+            let _ = stopper.stop();
+        }
     }));
     let (stopping, clock, missed) = (root.clone(), reactor.clone(), late.clone());
     reactor.add_system_event_trigger(
@@ -101,6 +124,9 @@ where
         Box::new(move || Some(stop_tree(&stopping, &clock, deadline, &missed))),
     );
     reactor.run().map_err(RunError::Reactor)?;
+    if let Some(error) = failed.borrow_mut().take() {
+        return Err(RunError::Start(error));
+    }
     let late = late.borrow().clone();
     if late.is_empty() {
         Ok(())

@@ -24,7 +24,7 @@ type PortResult = Option<Rc<dyn ListeningPort>>;
 ///   before the port was up is not); with
 ///   [`raise_synchronously`](StreamServerEndpointService::raise_synchronously),
 ///   a failure already known when starting is returned by
-///   [`try_start_service`](StreamServerEndpointService::try_start_service)
+///   [`try_start_service`](Service::try_start_service)
 ///   instead (later ones are still only logged).
 /// * `stop_service` cancels a pending listen, or stops the port, and fires
 ///   once the port has stopped; then the service is no longer running.
@@ -56,8 +56,8 @@ type PortResult = Option<Rc<dyn ListeningPort>>;
 ///
 /// Twisted raises from `startService`; `Service::start_service` cannot
 /// return an error, so the synchronous raise is
-/// [`try_start_service`](StreamServerEndpointService::try_start_service) /
-/// [`try_privileged_start_service`](StreamServerEndpointService::try_privileged_start_service),
+/// [`try_start_service`](Service::try_start_service) /
+/// [`try_privileged_start_service`](Service::try_privileged_start_service),
 /// and the trait methods log the failure. Stopping a service that never
 /// started fires at once (Twisted raises `AttributeError`).
 pub struct StreamServerEndpointService {
@@ -94,9 +94,29 @@ impl StreamServerEndpointService {
     }
 
     /// Twisted's `_raiseSynchronously`: make a listen failure already known
-    /// at start come back from the `try_` start methods.
+    /// at start come back from the `try_` start methods, so that
+    /// [`run`](crate::run) fails instead of serving without a port (Twisted's
+    /// `strports.service` sets it).
     pub fn raise_synchronously(&self, yes: bool) {
         self.raise_synchronously.set(yes);
+    }
+}
+
+impl Service for StreamServerEndpointService {
+    fn state(&self) -> &ServiceState {
+        &self.state
+    }
+
+    fn privileged_start_service(&self) {
+        if let Err(failure) = Service::try_privileged_start_service(self) {
+            log_failure("StreamServerEndpointService could not listen", &failure);
+        }
+    }
+
+    fn start_service(&self) {
+        if let Err(failure) = Service::try_start_service(self) {
+            log_failure("StreamServerEndpointService could not listen", &failure);
+        }
     }
 
     /// Listens (Twisted's `privilegedStartService`).
@@ -105,7 +125,7 @@ impl StreamServerEndpointService {
     ///
     /// With [`raise_synchronously`](StreamServerEndpointService::raise_synchronously),
     /// the listen failure if it is already known.
-    pub fn try_privileged_start_service(&self) -> Result<(), Failure> {
+    fn try_privileged_start_service(&self) -> Result<(), Failure> {
         if self.waiting_for_port.borrow().is_some() {
             // Already listening (or trying to): Twisted would listen again
             // and fail with "address in use".
@@ -138,31 +158,13 @@ impl StreamServerEndpointService {
     ///
     /// # Errors
     ///
-    /// As [`try_privileged_start_service`](StreamServerEndpointService::try_privileged_start_service).
-    pub fn try_start_service(&self) -> Result<(), Failure> {
+    /// As [`try_privileged_start_service`](Service::try_privileged_start_service).
+    fn try_start_service(&self) -> Result<(), Failure> {
         self.state.set_running(true);
         if self.waiting_for_port.borrow().is_none() {
             return self.try_privileged_start_service();
         }
         Ok(())
-    }
-}
-
-impl Service for StreamServerEndpointService {
-    fn state(&self) -> &ServiceState {
-        &self.state
-    }
-
-    fn privileged_start_service(&self) {
-        if let Err(failure) = self.try_privileged_start_service() {
-            log_failure("StreamServerEndpointService could not listen", &failure);
-        }
-    }
-
-    fn start_service(&self) {
-        if let Err(failure) = self.try_start_service() {
-            log_failure("StreamServerEndpointService could not listen", &failure);
-        }
     }
 
     fn stop_service(&self) -> Deferred<()> {

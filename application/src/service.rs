@@ -7,8 +7,10 @@ use std::fmt;
 use std::rc::{Rc, Weak};
 
 use torsion_reactor::{
-    log_failure, maybe_deferred, succeed, Deferred, DeferredList, DeferredListResult,
+    log_failure, maybe_deferred, succeed, Deferred, DeferredList, DeferredListResult, Failure,
 };
+
+use crate::start_error::StartError;
 
 /// The state every service carries: its name, whether it runs, its parent.
 /// Embed one and return it from [`Service::state`].
@@ -161,6 +163,35 @@ pub trait Service: 'static {
     /// Starts it (Twisted's `startService`).
     fn start_service(&self) {
         self.state().set_running(true);
+    }
+
+    /// [`privileged_start_service`](Service::privileged_start_service),
+    /// reporting a failure that means the service cannot do its job
+    /// (Twisted: an exception out of `privilegedStartService`).
+    /// [`run`](crate::run) starts the tree through this and stops the
+    /// application on a failure. The default calls
+    /// `privileged_start_service` and never fails.
+    ///
+    /// # Errors
+    ///
+    /// Why the service cannot work; a [`MultiService`] wraps a child's in a
+    /// [`StartError`] naming the child.
+    fn try_privileged_start_service(&self) -> Result<(), Failure> {
+        self.privileged_start_service();
+        Ok(())
+    }
+
+    /// [`start_service`](Service::start_service), reporting a failure that
+    /// means the service cannot do its job (Twisted: an exception out of
+    /// `startService`, which makes `twistd` exit). The default calls
+    /// `start_service` and never fails.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_privileged_start_service`](Service::try_privileged_start_service).
+    fn try_start_service(&self) -> Result<(), Failure> {
+        self.start_service();
+        Ok(())
     }
 
     /// Stops it; the Deferred fires once it has stopped (Twisted's
@@ -332,6 +363,28 @@ impl Service for MultiService {
         for service in self.services() {
             service.start_service();
         }
+    }
+
+    /// Privileged-starts the children in order; stops at the first that
+    /// fails.
+    fn try_privileged_start_service(&self) -> Result<(), Failure> {
+        for service in self.services() {
+            service
+                .try_privileged_start_service()
+                .map_err(|failure| StartError::wrap(&*service, failure))?;
+        }
+        Ok(())
+    }
+
+    /// Starts the children in order; stops at the first that fails.
+    fn try_start_service(&self) -> Result<(), Failure> {
+        self.state.set_running(true);
+        for service in self.services() {
+            service
+                .try_start_service()
+                .map_err(|failure| StartError::wrap(&*service, failure))?;
+        }
+        Ok(())
     }
 
     fn stop_service(&self) -> Deferred<()> {

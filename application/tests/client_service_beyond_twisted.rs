@@ -223,7 +223,8 @@ fn endpoint_failing_synchronously_is_retried_with_the_policy() {
     success_result_of(&service.stop_service());
 }
 
-/// The retry log line names the attempt, the endpoint and the delay.
+/// The retry log line names the attempt, the endpoint, the delay and (issue
+/// 20) the failure that caused it.
 #[test]
 fn retry_is_logged() {
     let logs = LogCapture::start();
@@ -232,7 +233,7 @@ fn retry_is_logged() {
     service.start_service();
     logs.assert_logged(
         log::Level::Info,
-        "Scheduling retry 1 to connect FailingEndpoint in 1s.",
+        "Scheduling retry 1 to connect FailingEndpoint in 1s (",
     );
     service.stop_service();
 }

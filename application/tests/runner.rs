@@ -97,3 +97,65 @@ fn a_service_that_does_not_stop_is_named_after_the_deadline() {
         "{took:?}"
     );
 }
+
+/// Issue 20: a server whose port is taken fails the application: `run`
+/// returns an error naming the service, later services never start, the
+/// ones started before are stopped, and `run` does not serve on.
+#[test]
+fn a_server_that_cannot_listen_fails_the_application() {
+    use torsion_application::StreamServerEndpointService;
+    use torsion_endpoints::Tcp4ServerEndpoint;
+    use torsion_reactor::error::CannotListenError;
+    use torsion_reactor::Factory;
+    use torsion_testing::AccumulatingProtocol;
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let journal = Journal::default();
+    let reactor = Reactor::new().unwrap();
+    reactor.set_install_signal_handlers(false);
+    // A guard against a hang, far beyond what the test needs.
+    let stopper = reactor.clone();
+    reactor.call_later(Duration::from_secs(10), move || drop(stopper.stop()));
+    let root = MultiService::new();
+    let before: Rc<dyn Service> = Rc::new(Journaled {
+        state: ServiceState::named("db"),
+        journal: journal.clone(),
+        never_stops: false,
+    });
+    set_service_parent(&before, &root).unwrap();
+    let server = StreamServerEndpointService::new(
+        Rc::new(Tcp4ServerEndpoint::new(reactor.clone(), port).interface("127.0.0.1")),
+        Rc::new(Factory::for_protocol(AccumulatingProtocol::new)),
+    );
+    server.raise_synchronously(true);
+    server.state().set_name("echo").unwrap();
+    let server: Rc<dyn Service> = Rc::new(server);
+    set_service_parent(&server, &root).unwrap();
+    let after: Rc<dyn Service> = Rc::new(Journaled {
+        state: ServiceState::named("web"),
+        journal: journal.clone(),
+        never_stops: false,
+    });
+    set_service_parent(&after, &root).unwrap();
+
+    let started = Instant::now();
+    let error = match run(&root, &reactor, Duration::from_secs(5)) {
+        Err(RunError::Start(error)) => error,
+        other => panic!("expected RunError::Start, got {other:?}"),
+    };
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(error.service(), "echo");
+    assert!(error.reason().check::<CannotListenError>(), "{error}");
+    let message = RunError::Start(error).to_string();
+    assert!(
+        message.starts_with("service \"echo\" could not start: "),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "{message}");
+    // The listen is a privileged start, before any service starts: none
+    // did, and the tree was stopped (in reverse) on the way out.
+    assert_eq!(*journal.borrow(), ["stop web", "stop db"]);
+    assert!(root.services().iter().all(|s| !s.is_running()));
+    drop(taken);
+}

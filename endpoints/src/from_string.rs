@@ -8,7 +8,8 @@ use std::rc::Rc;
 
 use torsion_reactor::{ReactorTcp, ReactorUnix, StreamClientEndpoint, StreamServerEndpoint};
 
-use crate::description::{Arguments, ClientDescription, EndpointParseError, ServerDescription};
+use crate::arguments::{quote, Arguments, EndpointParseError};
+use crate::description::{ClientDescription, ServerDescription};
 use crate::{
     Tcp4ClientEndpoint, Tcp4ServerEndpoint, Tcp6ClientEndpoint, Tcp6ServerEndpoint,
     UnixClientEndpoint, UnixServerEndpoint,
@@ -20,7 +21,19 @@ type ServerParser<R> =
     Box<dyn Fn(&R, &Arguments) -> Result<Rc<dyn StreamServerEndpoint>, EndpointParseError>>;
 
 /// Endpoint types by name (Twisted's endpoint plugins): `tcp`, `tcp6` and
-/// `unix` built in, more registered by the application.
+/// `unix` built in, more registered by the application. Type names are
+/// case-insensitive for clients and servers alike.
+///
+/// # Twisted
+///
+/// Twisted's `clientFromString` upper-cases the type and matches plugins
+/// case-insensitively, but `serverFromString` looks its built-in types up
+/// case-sensitively before falling back to the (case-insensitive) plugins,
+/// so `TCP6:80` listens and `TCP:80` fails. We match every type
+/// case-insensitively, as Twisted does for everything but that lookup.
+/// Values may also be bracketed (`host=[::1]`) besides Twisted's `\:`
+/// escapes, and an argument given both positionally and as a keyword is
+/// [`EndpointParseError::Conflicting`] (Twisted lets the positional win).
 ///
 /// # Examples
 ///
@@ -78,14 +91,15 @@ impl<R: ReactorTcp + ReactorUnix + Clone + 'static> EndpointRegistry<R> {
             .insert(kind.to_ascii_lowercase(), Box::new(parser));
     }
 
-    /// Adds (or replaces) a server type; names are case-sensitive.
+    /// Adds (or replaces) a server type; names are case-insensitive.
     pub fn register_server(
         &mut self,
         kind: &str,
         parser: impl Fn(&R, &Arguments) -> Result<Rc<dyn StreamServerEndpoint>, EndpointParseError>
             + 'static,
     ) {
-        self.servers.insert(kind.to_string(), Box::new(parser));
+        self.servers
+            .insert(kind.to_ascii_lowercase(), Box::new(parser));
     }
 
     /// A client endpoint from a description (Twisted's `clientFromString`).
@@ -116,7 +130,7 @@ impl<R: ReactorTcp + ReactorUnix + Clone + 'static> EndpointRegistry<R> {
         description: &str,
     ) -> Result<Rc<dyn StreamServerEndpoint>, EndpointParseError> {
         let args = Arguments::parse(description)?;
-        let kind = args.positional[0].clone();
+        let kind = args.positional[0].to_ascii_lowercase();
         let parser = self
             .servers
             .get(&kind)
@@ -127,18 +141,12 @@ impl<R: ReactorTcp + ReactorUnix + Clone + 'static> EndpointRegistry<R> {
 
 /// Re-joins tokenized arguments so the typed parser sees the original.
 fn rejoin(args: &Arguments) -> String {
-    let mut out: Vec<String> = args
-        .positional
-        .iter()
-        .map(|p| crate::description::quote(p, true))
-        .collect();
-    out.extend(args.keywords.iter().map(|(k, v)| {
-        format!(
-            "{}={}",
-            crate::description::quote(k, true),
-            crate::description::quote(v, false)
-        )
-    }));
+    let mut out: Vec<String> = args.positional.iter().map(|p| quote(p, true)).collect();
+    out.extend(
+        args.keywords
+            .iter()
+            .map(|(k, v)| format!("{}={}", quote(k, true), quote(v, false))),
+    );
     out.join(":")
 }
 

@@ -46,6 +46,7 @@
 #![warn(unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+mod arguments;
 mod connect_protocol;
 mod description;
 mod from_string;
@@ -55,8 +56,9 @@ mod tcp;
 mod unix;
 mod wrapping;
 
+pub use arguments::{quote, Arguments, EndpointParseError};
 pub use connect_protocol::connect_protocol;
-pub use description::{quote, Arguments, ClientDescription, EndpointParseError, ServerDescription};
+pub use description::{ClientDescription, ServerDescription};
 pub use from_string::{client_from_string, server_from_string, EndpointRegistry};
 pub use hostname::{
     HostnameConnectError, HostnameEndpoint, NameResolver, StaticResolver, SystemResolver,

@@ -120,12 +120,13 @@ fn unix_server() {
     ));
 }
 
-/// Server types are case-sensitive: `TCP:80` is unknown.
+/// Server types are case-insensitive, as client types are (issue 20;
+/// Twisted only matched its built-in server types case-sensitively).
 #[test]
-fn server_types_are_case_sensitive() {
+fn server_types_are_case_insensitive() {
     assert_eq!(
         "TCP:80".parse::<ServerDescription>(),
-        Err(EndpointParseError::UnknownType { kind: "TCP".into() })
+        "tcp:80".parse::<ServerDescription>()
     );
 }
 

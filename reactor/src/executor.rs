@@ -225,6 +225,9 @@ impl LocalExecutor {
 
     /// Polls ready tasks until none is ready; returns how many polls ran.
     pub fn run_until_stalled(&self) -> usize {
+        // Issue 20: also each reactor turn, for a borrow that ended outside
+        // a poll (a task dropped by cancelling its Deferred).
+        crate::borrowed::deliver_postponed();
         let mut polls = 0;
         loop {
             if !self.ready.any.load(Ordering::Acquire) {
@@ -275,6 +278,8 @@ impl LocalExecutor {
                 self.tasks.borrow_mut().remove(id);
             }
         }
+        // Issue 20: a borrow held across `.await` ends in a poll.
+        crate::borrowed::deliver_postponed();
     }
 }
 

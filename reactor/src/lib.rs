@@ -22,7 +22,9 @@
 //!   transports with flow control and half-close, UDP and multicast ports,
 //!   system event triggers,
 //!   signals; and [`run_per_core`], which runs one reactor per core on a
-//!   shared `SO_REUSEPORT` port.
+//!   shared `SO_REUSEPORT` port;
+//! * [`prelude`]: every trait a program calls methods through, in one
+//!   `use torsion_reactor::prelude::*;`.
 //!
 //! # Example
 //!
@@ -84,6 +86,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod address;
+mod borrowed;
 mod default_factory;
 mod defer;
 pub mod error;
@@ -92,6 +95,7 @@ mod failure;
 mod interfaces;
 mod mio_reactor;
 mod system_triggers;
+pub mod prelude;
 pub mod task;
 mod threads;
 mod time;

@@ -5,14 +5,14 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::os::fd::OwnedFd;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::resume_unwind;
 use std::rc::Rc;
 
 use crate::interfaces::{
     Connector, DynProtocolFactory, FileDescriptorReceiver, HalfCloseableProtocol, HookedProtocol,
     Protocol, ProtocolFactory, ProtocolRef, TransportRef,
 };
-use crate::{Address, Failure};
+use crate::{borrowed, Address, Failure};
 
 /// What a [`ProtocolWrapper`] does besides forwarding.
 pub trait WrapperHooks: 'static {
@@ -120,27 +120,35 @@ impl<H: WrapperHooks> ProtocolWrapper<H> {
 }
 
 impl<H: WrapperHooks> Protocol for ProtocolWrapper<H> {
+    // `borrowed::borrow` names the cause if the inner protocol is borrowed
+    // (held across `.await`?) instead of "RefCell already borrowed".
     fn make_connection(&mut self, transport: TransportRef) {
-        self.inner.borrow_mut().make_connection(transport.clone());
+        borrowed::borrow(&self.inner, "make_connection").make_connection(transport.clone());
         self.hooks.connection_made(&self.inner, &transport);
     }
 
     fn data_received(&mut self, data: &[u8]) {
-        self.inner.borrow_mut().data_received(data);
+        borrowed::borrow(&self.inner, "data_received").data_received(data);
     }
 
     fn connection_lost(&mut self, reason: Failure) {
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            self.inner.borrow_mut().connection_lost(reason.clone())
-        }));
+        // Postponed until the borrow ends if the inner protocol is
+        // borrowed, never lost; the hooks run now.
+        let outcome = borrowed::connection_lost(&self.inner, reason.clone());
         self.hooks.connection_lost(&reason);
         if let Err(payload) = outcome {
             resume_unwind(payload);
         }
     }
 
+    // Asked outside the reactor's panic boundary (on end of file), so a
+    // borrowed inner protocol answers "no" instead of panicking: the
+    // transport then closes, and `connection_lost` waits for the borrow.
     fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
-        let provided = self.inner.borrow_mut().as_half_closeable().is_some();
+        let provided = self
+            .inner
+            .try_borrow_mut()
+            .is_ok_and(|mut inner| inner.as_half_closeable().is_some());
         if provided {
             Some(self)
         } else {
@@ -149,9 +157,7 @@ impl<H: WrapperHooks> Protocol for ProtocolWrapper<H> {
     }
 
     fn as_file_descriptor_receiver(&mut self) -> Option<&mut dyn FileDescriptorReceiver> {
-        let provided = self
-            .inner
-            .borrow_mut()
+        let provided = borrowed::borrow(&self.inner, "as_file_descriptor_receiver")
             .as_file_descriptor_receiver()
             .is_some();
         if provided {
@@ -162,19 +168,25 @@ impl<H: WrapperHooks> Protocol for ProtocolWrapper<H> {
     }
 
     fn log_prefix(&self) -> &'static str {
-        self.inner.borrow().log_prefix()
+        self.inner
+            .try_borrow()
+            .map_or("ProtocolWrapper", |inner| inner.log_prefix())
     }
 }
 
 impl<H: WrapperHooks> HalfCloseableProtocol for ProtocolWrapper<H> {
     fn read_connection_lost(&mut self) {
-        if let Some(inner) = self.inner.borrow_mut().as_half_closeable() {
+        if let Some(inner) =
+            borrowed::borrow(&self.inner, "read_connection_lost").as_half_closeable()
+        {
             inner.read_connection_lost();
         }
     }
 
     fn write_connection_lost(&mut self) {
-        if let Some(inner) = self.inner.borrow_mut().as_half_closeable() {
+        if let Some(inner) =
+            borrowed::borrow(&self.inner, "write_connection_lost").as_half_closeable()
+        {
             inner.write_connection_lost();
         }
     }
@@ -182,7 +194,9 @@ impl<H: WrapperHooks> HalfCloseableProtocol for ProtocolWrapper<H> {
 
 impl<H: WrapperHooks> FileDescriptorReceiver for ProtocolWrapper<H> {
     fn file_descriptor_received(&mut self, descriptor: OwnedFd) {
-        if let Some(inner) = self.inner.borrow_mut().as_file_descriptor_receiver() {
+        if let Some(inner) =
+            borrowed::borrow(&self.inner, "file_descriptor_received").as_file_descriptor_receiver()
+        {
             inner.file_descriptor_received(descriptor);
         }
     }

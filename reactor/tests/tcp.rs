@@ -604,9 +604,12 @@ fn a_panicking_factory_is_contained() {
     run_until(&reactor, "the echo", || seen.borrow().len() == 4);
 }
 
+/// Stopping a reactor that already stopped is an error.
 #[test]
-fn stop_when_not_running_is_an_error() {
+fn stop_when_stopped_is_an_error() {
     let reactor = Reactor::new().unwrap();
+    reactor.stop().unwrap();
+    reactor.run().unwrap();
     assert!(matches!(
         reactor.stop(),
         Err(torsion_reactor::error::ReactorError::NotRunning)

@@ -15,12 +15,30 @@ use super::machine::Machine;
 use crate::backoff::{default_retry_policy, RetryPolicy};
 use crate::service::ServiceState;
 
-/// Builds a [`ClientService`].
-pub struct ClientServiceBuilder<F: ProtocolFactory> {
+/// The state of a [`ClientServiceBuilder`] not given a clock yet: it has no
+/// `build`, so a missing clock is a compile error rather than a panic.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NeedsClock;
+
+/// Builds a [`ClientService`]; `C` is [`NeedsClock`] until
+/// [`clock`](ClientServiceBuilder::clock) is called, and only then is there
+/// a [`build`](ClientServiceBuilder::build).
+///
+/// ```compile_fail
+/// use std::rc::Rc;
+/// use torsion_application::ClientService;
+/// use torsion_reactor::Factory;
+/// use torsion_testing::{AccumulatingProtocol, FakeClientEndpoint};
+///
+/// let endpoint = Rc::new(FakeClientEndpoint::new(false));
+/// // No clock: `build` does not exist.
+/// let _ = ClientService::builder(endpoint, Factory::for_protocol(AccumulatingProtocol::new)).build();
+/// ```
+pub struct ClientServiceBuilder<F: ProtocolFactory, C = NeedsClock> {
     endpoint: Rc<dyn StreamClientEndpoint>,
     factory: F,
     retry_policy: Option<RetryPolicy>,
-    clock: Option<Rc<dyn ReactorTime>>,
+    clock: C,
     prepare: Option<Prepare<F::Protocol>>,
     reset_backoff_after: Option<Duration>,
     name: Option<String>,
@@ -32,12 +50,15 @@ impl<F: ProtocolFactory> ClientServiceBuilder<F> {
             endpoint,
             factory,
             retry_policy: None,
-            clock: None,
+            clock: NeedsClock,
             prepare: None,
             reset_backoff_after: None,
             name: None,
         }
     }
+}
+
+impl<F: ProtocolFactory, C> ClientServiceBuilder<F, C> {
 
     /// The delay before each retry, given the failures in a row (1 for the
     /// first retry). Default: Twisted's `backoffPolicy()`.
@@ -46,10 +67,18 @@ impl<F: ProtocolFactory> ClientServiceBuilder<F> {
         self
     }
 
-    /// The clock retries are scheduled on (required).
-    pub fn clock(mut self, clock: Rc<dyn ReactorTime>) -> Self {
-        self.clock = Some(clock);
-        self
+    /// The clock retries are scheduled on (required: without it there is
+    /// no `build`).
+    pub fn clock(self, clock: Rc<dyn ReactorTime>) -> ClientServiceBuilder<F, Rc<dyn ReactorTime>> {
+        ClientServiceBuilder {
+            endpoint: self.endpoint,
+            factory: self.factory,
+            retry_policy: self.retry_policy,
+            clock,
+            prepare: self.prepare,
+            reset_backoff_after: self.reset_backoff_after,
+            name: self.name,
+        }
     }
 
     /// Runs `prepare` on each new connection before `when_connected` waiters
@@ -82,16 +111,12 @@ impl<F: ProtocolFactory> ClientServiceBuilder<F> {
         self.name = Some(name.into());
         self
     }
+}
 
+impl<F: ProtocolFactory> ClientServiceBuilder<F, Rc<dyn ReactorTime>> {
     /// Builds the (stopped) service.
-    ///
-    /// # Panics
-    ///
-    /// If no [`clock`](ClientServiceBuilder::clock) was given.
     pub fn build(self) -> ClientService<F> {
-        let clock = self
-            .clock
-            .expect("ClientService needs a clock: call .clock(reactor or testing::Clock)");
+        let clock = self.clock;
         let service = match self.name {
             Some(name) => ServiceState::named(name),
             None => ServiceState::new(),
@@ -109,7 +134,7 @@ impl<F: ProtocolFactory> ClientServiceBuilder<F> {
     }
 }
 
-impl<F: ProtocolFactory> fmt::Debug for ClientServiceBuilder<F> {
+impl<F: ProtocolFactory, C> fmt::Debug for ClientServiceBuilder<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientServiceBuilder")
             .field("endpoint", &self.endpoint.describe())

@@ -94,10 +94,11 @@ impl<F: ProtocolFactory> Driver<F> {
             Action::AttemptConnection(id) => {
                 return Some(Input::AttemptStarted(id, self.attempt_connection(id)));
             }
-            Action::ScheduleRetry(failures) => {
+            Action::ScheduleRetry(failures, cause) => {
                 let delay = (self.retry_policy)(failures);
+                // Retries say why: once per attempt, at info.
                 log::info!(
-                    "Scheduling retry {failures} to connect {} in {delay:?}.",
+                    "Scheduling retry {failures} to connect {} in {delay:?} ({cause}).",
                     self.endpoint.describe()
                 );
                 let me = self.me.clone();

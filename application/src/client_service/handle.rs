@@ -94,7 +94,8 @@ use crate::service::{Service, ServiceState};
 ///
 /// `prepare_connection` receives the user's protocol (Twisted passes the
 /// proxy, whose attributes reach the user's protocol; Rust has no attribute
-/// forwarding). The retry log line gives the delay as a `Duration`.
+/// forwarding). The retry log line gives the delay as a `Duration` and,
+/// unlike Twisted's, the failure that caused the retry.
 pub struct ClientService<F: ProtocolFactory> {
     pub(super) shared: Rc<Driver<F>>,
 }

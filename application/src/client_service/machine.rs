@@ -106,8 +106,9 @@ pub(crate) enum Action<P> {
     AttemptConnection(AttemptId),
     /// Entry of Waiting (the failure is counted): ask the policy for the
     /// delay after this many failures in a row, schedule the retry (then
-    /// feed `RetryScheduled`).
-    ScheduleRetry(u32),
+    /// feed `RetryScheduled`). The failure or lost connection that caused
+    /// it is logged with it (retries must say why).
+    ScheduleRetry(u32, Failure),
     /// Fire these waiters with the connected protocol.
     Notify(Vec<Waiter<P>>, Rc<RefCell<P>>),
     /// Fail these waiters with this very failure.
@@ -175,11 +176,11 @@ impl<P> Machine<P> {
     }
 
     /// Entry of Waiting: one more failure in a row, then the retry.
-    fn wait_for_retry(&mut self) -> Action<P> {
+    fn wait_for_retry(&mut self, cause: Failure) -> Action<P> {
         self.current = None;
         self.state = State::Waiting { retry: None };
         self.failed_attempts = self.failed_attempts.saturating_add(1);
-        Action::ScheduleRetry(self.failed_attempts)
+        Action::ScheduleRetry(self.failed_attempts, cause)
     }
 
     /// Twisted's failAfter processing: each waiter with a budget spends one
@@ -303,7 +304,7 @@ impl<P> Machine<P> {
                 S::Connecting { attempt },
                 I::ConnectionFailed(id, f) | I::ClientDisconnected(id, f),
             ) if self.is_current(id) => {
-                let mut actions = vec![self.wait_for_retry(), self.fail_after(&f)];
+                let mut actions = vec![self.wait_for_retry(f.clone()), self.fail_after(&f)];
                 // Abandon the attempt (cancels a pending preparation); its
                 // late failure carries a stale id and is ignored.
                 actions.extend(attempt.map(A::CancelAttempt));
@@ -311,20 +312,22 @@ impl<P> Machine<P> {
             }
 
             // the connection was lost
-            (S::Connected { since, .. }, I::ClientDisconnected(id, _)) if self.is_current(id) => {
+            (S::Connected { since, .. }, I::ClientDisconnected(id, reason))
+                if self.is_current(id) =>
+            {
                 if let Some(threshold) = self.reset_backoff_after {
                     if now.saturating_sub(since) >= threshold {
                         self.failed_attempts = 0;
                     }
                 }
-                vec![self.wait_for_retry()]
+                vec![self.wait_for_retry(reason)]
             }
             // Twisted 26's †4, only reachable if handling connection_made
             // failed: retry, and close the connection Twisted leaves open.
-            (S::Connected { connection, .. }, I::ConnectionFailed(id, _))
+            (S::Connected { connection, .. }, I::ConnectionFailed(id, f))
                 if self.is_current(id) =>
             {
-                let retry = self.wait_for_retry();
+                let retry = self.wait_for_retry(f);
                 vec![A::LoseConnection(connection), retry]
             }
 

@@ -114,12 +114,11 @@ impl<P: Protocol> Drop for Reconnector<P> {
     }
 }
 
+/// A builder that was given its clock.
+pub(crate) type Builder<P> = ClientServiceBuilder<RememberingFactory<P>, Rc<dyn ReactorTime>>;
+
 /// Extra builder settings (Twisted's `**kw`, e.g. `prepareConnection`).
-pub(crate) type Customize<P> = Box<
-    dyn FnOnce(
-        ClientServiceBuilder<RememberingFactory<P>>,
-    ) -> ClientServiceBuilder<RememberingFactory<P>>,
->;
+pub(crate) type Customize<P> = Box<dyn FnOnce(Builder<P>) -> Builder<P>>;
 
 /// Options of `make_reconnector`, Twisted's keyword arguments.
 pub(crate) struct Options<P: Protocol> {

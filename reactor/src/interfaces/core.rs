@@ -99,11 +99,18 @@ pub trait ReactorCore {
     fn run(&self) -> Result<(), ReactorError>;
 
     /// Asks the loop to stop after the current iteration, firing `shutdown`
-    /// (Twisted's `stop`). May be called from inside any callback.
+    /// (Twisted's `stop`). May be called from inside any callback, and
+    /// before [`run`](ReactorCore::run): then `run` fires `startup`, runs one
+    /// iteration, fires `shutdown` and returns at once.
     ///
     /// # Errors
     ///
-    /// [`ReactorError::NotRunning`] if it is not running or already stopping.
+    /// [`ReactorError::NotRunning`] if it is already stopping or stopped.
+    ///
+    /// # Twisted
+    ///
+    /// Twisted raises `ReactorNotRunning` before `run`, so an errback that
+    /// fires before the reactor starts cannot stop it; here it can.
     fn stop(&self) -> Result<(), ReactorError>;
 
     /// Stops the loop at once without firing `shutdown` (Twisted's `crash`).

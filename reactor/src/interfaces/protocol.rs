@@ -57,6 +57,37 @@ pub type ProtocolRef = Rc<RefCell<dyn Protocol>>;
 /// # let _ = Echo::default();
 /// ```
 ///
+/// # Borrowing: never across `.await`
+///
+/// A protocol lives in an `Rc<RefCell<_>>` that the reactor borrows for
+/// each call. Code that holds `protocol.borrow_mut()` across an `.await`
+/// (of the protocol's own Deferred, typically) still holds it when the
+/// reactor must deliver the bytes that would fire that Deferred: the
+/// reactor then panics with "protocol borrowed elsewhere: held across
+/// .await?" and aborts the connection; `connection_lost` is postponed
+/// until the borrow ends, then delivered. A task awaiting a Deferred that
+/// only the borrowed protocol can fire waits until something else ends the
+/// await (a timeout, a cancel): no framework can fire it for you, but both
+/// error lines say why. Take what you need and drop the borrow before
+/// awaiting:
+///
+/// ```
+/// # use std::{cell::RefCell, rc::Rc};
+/// # use torsion_reactor::{succeed, Deferred, Failure};
+/// # struct Asker;
+/// # impl Asker {
+/// #     fn ask(&mut self, _: &[u8]) -> Deferred<Vec<u8>> { succeed(b"pong".to_vec()) }
+/// # }
+/// async fn ping(protocol: Rc<RefCell<Asker>>) -> Result<Vec<u8>, Failure> {
+///     let answer = protocol.borrow_mut().ask(b"ping"); // the borrow ends here
+///     answer.await
+/// }
+/// # let _ = ping;
+/// ```
+///
+/// Clippy's `await_holding_refcell_ref` lint, denied in this workspace,
+/// catches the mistake at compile time.
+///
 /// # Twisted
 ///
 /// Python sets `protocol.transport` in `makeConnection`; Rust has no such

@@ -133,12 +133,10 @@ impl Connection {
         let Some(protocol) = self.protocol() else {
             return;
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| match protocol.try_borrow_mut() {
-            Ok(mut protocol) => call(&mut *protocol),
-            Err(_) => log::error!(
-                "protocol of {} busy in {method}: re-entrant call skipped",
-                self.peer
-            ),
+        // Issue 20: a borrowed protocol panics naming the cause (held across
+        // `.await`?) and the connection aborts, rather than a silent skip.
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            call(&mut *crate::borrowed::borrow(&protocol, method))
         }));
         if let Err(payload) = outcome {
             self.protocol_panicked(method, payload.as_ref());
@@ -485,7 +483,12 @@ impl Connection {
             producer.stop_producing();
         }
         let reason_for_hook = reason.clone();
-        self.with_protocol("connection_lost", move |p| p.connection_lost(reason));
+        // Issue 20: delivered even to a borrowed protocol, once the borrow ends.
+        if let Some(protocol) = self.protocol() {
+            if let Err(payload) = crate::borrowed::connection_lost(&protocol, reason) {
+                self.protocol_panicked("connection_lost", payload.as_ref());
+            }
+        }
         self.protocol.borrow_mut().take();
         let on_close = self.on_close.borrow_mut().take();
         if let Some(on_close) = on_close {

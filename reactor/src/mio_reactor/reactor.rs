@@ -60,6 +60,10 @@ pub(crate) struct ReactorState {
     sources: RefCell<Slab<Rc<dyn IoSource>>>,
     lifecycle: Cell<Lifecycle>,
     shutdown_pending: Cell<bool>,
+    /// `stop()` was called before `run()`: `run` stops after its first
+    /// iteration (issue 20: an errback must be able to stop a reactor that
+    /// has not started yet).
+    stop_before_run: Cell<bool>,
     exit: Cell<bool>,
     system_events: Rc<SystemTriggers>,
     thread_handle: ThreadHandle,
@@ -118,7 +122,10 @@ pub(crate) struct ReactorState {
 /// (through signal-hook, no hand-written handler); opt out with
 /// [`set_install_signal_handlers`](Reactor::set_install_signal_handlers).
 /// A stopped reactor cannot run again ([`ReactorError::NotRestartable`]),
-/// as in Twisted.
+/// as in Twisted. `stop()` before `run()` is remembered: `run` fires
+/// `startup`, runs one iteration, fires `shutdown` and returns (Twisted
+/// raises `ReactorNotRunning`, which leaves an errback that runs before the
+/// reactor no way to stop it).
 #[derive(Clone)]
 pub struct Reactor {
     pub(crate) shared: Rc<ReactorState>,
@@ -150,6 +157,7 @@ impl Reactor {
             sources: RefCell::new(Slab::new()),
             lifecycle: Cell::new(Lifecycle::Idle),
             shutdown_pending: Cell::new(false),
+            stop_before_run: Cell::new(false),
             exit: Cell::new(false),
             system_events: Rc::default(),
             thread_handle,
@@ -466,6 +474,9 @@ impl ReactorCore for Reactor {
         shared.lifecycle.set(Lifecycle::Running);
         drop(shared.system_events.fire(events::STARTUP));
         shared.run_soon();
+        if shared.stop_before_run.replace(false) && shared.lifecycle.get() == Lifecycle::Running {
+            shared.request_stop();
+        }
         let mut events = Events::with_capacity(1024);
         let mut outcome = Ok(());
         while !shared.exit.get() {
@@ -482,10 +493,11 @@ impl ReactorCore for Reactor {
     }
 
     fn stop(&self) -> Result<(), ReactorError> {
-        if self.shared.lifecycle.get() != Lifecycle::Running {
-            return Err(ReactorError::NotRunning);
+        match self.shared.lifecycle.get() {
+            Lifecycle::Running => self.shared.request_stop(),
+            Lifecycle::Idle => self.shared.stop_before_run.set(true),
+            Lifecycle::Stopping | Lifecycle::Stopped => return Err(ReactorError::NotRunning),
         }
-        self.shared.request_stop();
         Ok(())
     }
 

@@ -45,7 +45,7 @@ fn input(step: Step, clock: &Clock) -> Input<()> {
 fn name<P>(action: &Action<P>) -> String {
     match action {
         Action::AttemptConnection(id) => format!("attempt {}", id.0),
-        Action::ScheduleRetry(failures) => format!("retry after {failures}"),
+        Action::ScheduleRetry(failures, _) => format!("retry after {failures}"),
         Action::Notify(waiters, _) => format!("notify {}", waiters.len()),
         Action::Fail(waiters, _) => format!("fail {}", waiters.len()),
         Action::FinishStopping(waiters) => format!("stopped {}", waiters.len()),
