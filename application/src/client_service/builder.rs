@@ -59,7 +59,6 @@ impl<F: ProtocolFactory> ClientServiceBuilder<F> {
 }
 
 impl<F: ProtocolFactory, C> ClientServiceBuilder<F, C> {
-
     /// The delay before each retry, given the failures in a row (1 for the
     /// first retry). Default: Twisted's `backoffPolicy()`.
     pub fn retry_policy(mut self, policy: impl Fn(u32) -> Duration + 'static) -> Self {
