@@ -102,7 +102,7 @@ where
         }),
     );
     let (stopper, slot) = (reactor.clone(), code.clone());
-    let _ = finished.add_both(move |outcome: Result<T, Failure>| {
+    drop(finished.add_both(move |outcome: Result<T, Failure>| {
         let outcome = outcome.map(drop);
         if stopping.get() {
             finish(outcome, None, &slot);
@@ -113,7 +113,7 @@ where
             }));
         }
         Ok::<(), Failure>(())
-    });
+    }));
     let ran = reactor.run();
     reactor.remove_system_event_trigger(trigger);
     match ran {

@@ -329,7 +329,10 @@ fn coroutine_runs_until_async_callback() {
         reactor.call_later(Duration::from_secs(1), move || passed.set(true));
         let firing = finished.clone();
         reactor.call_later(Duration::from_secs(2), move || firing.callback(()));
-        Deferred::from_future(reactor, async move { finished.await })
+        Deferred::from_future(reactor, async move {
+            finished.await?;
+            Ok(())
+        })
     });
     assert_eq!(code, 0);
     assert!(time_passed.get());
@@ -341,7 +344,10 @@ fn coroutine_runs_until_async_callback() {
 fn coroutine_runs_until_sync_callback() {
     let r = FakeReactor::default();
     let code = react_on(&r, |reactor| {
-        Deferred::from_future(reactor, async { succeed(()).await })
+        Deferred::from_future(reactor, async {
+            succeed(()).await?;
+            Ok(())
+        })
     });
     assert_eq!(code, 0);
     assert_eq!(r.seconds(), 0);
@@ -358,7 +364,10 @@ fn coroutine_runs_until_async_errback() {
         reactor.call_later(Duration::from_secs(1), move || {
             failing.errback(ExpectedException)
         });
-        Deferred::from_future(reactor, async move { finished.await })
+        Deferred::from_future(reactor, async move {
+            finished.await?;
+            Ok(())
+        })
     });
     assert_eq!(code, 1);
     assert_eq!(r.seconds(), 1);
