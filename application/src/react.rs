@@ -51,8 +51,8 @@ impl Error for Exit {}
 /// Calls `main(reactor)`, runs `reactor` until the [`Deferred`] it returned
 /// fires, stops it, and returns the exit status: 0 if the Deferred
 /// succeeded, the code of an [`Exit`] it failed with, or 1 after logging
-/// any other failure ("main function encountered error"), or the reactor's
-/// own error.
+/// any other failure ("main function encountered error"; on stderr too if
+/// the program installed no logger), or the reactor's own error.
 ///
 /// The reactor is stopped once, at the right time: if something else
 /// stopped it (SIGINT or SIGTERM, which the real [`Reactor`] turns into a
@@ -136,6 +136,13 @@ fn finish(outcome: Result<(), Failure>, reactor: Option<&dyn ReactorCore>, code:
             Some(exit) => code.set(exit.code()),
             None => {
                 log_failure("main function encountered error", &failure);
+                if log::max_level() == log::LevelFilter::Off {
+                    // No logger installed: the line above went nowhere.
+                    eprintln!(
+                        "{}: main function encountered error: {failure}",
+                        program_name()
+                    );
+                }
                 code.set(1);
             }
         }
