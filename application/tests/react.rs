@@ -1,6 +1,9 @@
 //! `react` (Twisted's `task.react`): Twisted's `ReactTests` and
 //! `ReactCoroutineFunctionTests`, on a fake reactor that, like Twisted's
 //! `_FakeReactor`, runs timed calls on a `Clock` until it is stopped.
+//!
+//! `test_defaultReactor` has no counterpart: there is no global reactor;
+//! `react` makes a new one and `react_on` takes the one given.
 
 use std::cell::{Cell, RefCell};
 use std::error::Error;
