@@ -16,7 +16,7 @@
 use std::cell::Cell;
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::{Producer, ProducerRef, PushProducer, Transport, TransportRef};
+use torsion::{Producer, ProducerRef, PushProducer, Transport, TransportRef};
 
 /// Pauses and resumes a transport's reading as its own write buffer fills
 /// and drains. Register with [`PauseReading::register`]; a connection that
@@ -29,7 +29,7 @@ use torsion_reactor::{Producer, ProducerRef, PushProducer, Transport, TransportR
 /// ```
 /// use std::{cell::RefCell, rc::Rc};
 /// use torsion_examples::PauseReading;
-/// use torsion_reactor::{ProtocolRef, Transport};
+/// use torsion::{ProtocolRef, Transport};
 /// use torsion_testing::{AccumulatingProtocol, FakeTransport};
 ///
 /// let protocol: ProtocolRef = Rc::new(RefCell::new(AccumulatingProtocol::new()));

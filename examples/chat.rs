@@ -11,8 +11,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use torsion_protocols::{LineControl, LineHandler, LineReceiver, DEFAULT_MAX_LINE_LENGTH};
-use torsion_reactor::{Address, Failure, ProtocolFactory, TransportRef};
+use torsion::protocols::{LineControl, LineHandler, LineReceiver, DEFAULT_MAX_LINE_LENGTH};
+use torsion::{Address, Failure, ProtocolFactory, TransportRef};
 
 use crate::backpressure::write_within;
 

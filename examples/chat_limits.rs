@@ -5,8 +5,8 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_protocols::policies::{LimitConnectionsByPeer, TimeoutFactory};
-use torsion_reactor::{DynProtocolFactory, ReactorTime};
+use torsion::protocols::policies::{LimitConnectionsByPeer, TimeoutFactory};
+use torsion::{DynProtocolFactory, ReactorTime};
 
 /// How long a chat connection may stay silent, and how many connections
 /// one host may open: `--idle-timeout SECONDS` and `--max-per-peer N` on

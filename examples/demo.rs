@@ -13,16 +13,16 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_application::{
-    backoff_policy, default_jitter, run, set_service_parent, ClientService, MultiService, Service,
-    ServiceState, DEFAULT_STOP_DEADLINE,
+use torsion::application::{
+    backoff_policy, default_jitter, run, ClientService, MultiService, Service, ServiceState,
+    DEFAULT_STOP_DEADLINE,
 };
-use torsion_endpoints::Tcp4ClientEndpoint;
-use torsion_examples::{init_logging, EchoFactory};
-use torsion_reactor::{
+use torsion::endpoints::Tcp4ClientEndpoint;
+use torsion::{
     succeed, Deferred, DelayedCall, Factory, Failure, ListeningPort, Protocol, Reactor,
     ReactorCore, ReactorTcp, ReactorTimeExt, TransportRef,
 };
+use torsion_examples::{init_logging, EchoFactory};
 
 /// How long the server stays up, then down.
 const UP: Duration = Duration::from_secs(4);
@@ -208,10 +208,8 @@ fn demo(run_for: Option<Duration>) -> Result<(), Box<dyn std::error::Error>> {
         .build();
 
     let root = MultiService::new();
-    let server: Rc<dyn Service> = Rc::new(Flapper(server));
-    set_service_parent(&server, &root)?;
-    let client: Rc<dyn Service> = Rc::new(client);
-    set_service_parent(&client, &root)?;
+    root.add(Flapper(server))?;
+    root.add(client)?;
 
     if let Some(run_for) = run_for {
         let stopper = reactor.clone();

@@ -10,12 +10,12 @@ use std::io::{BufRead, Write};
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use torsion_endpoints::Tcp4ClientEndpoint;
-use torsion_examples::init_logging;
-use torsion_reactor::{
+use torsion::endpoints::Tcp4ClientEndpoint;
+use torsion::{
     Factory, Failure, Protocol, Reactor, ReactorCore, ReactorFromThreads, StreamClientEndpointExt,
     TransportRef,
 };
+use torsion_examples::init_logging;
 
 /// Prints what it receives; counts bytes so it knows when all came back.
 #[derive(Default)]

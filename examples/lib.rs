@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use torsion_examples::EchoFactory;
-//! use torsion_reactor::{Address, ProtocolFactory};
+//! use torsion::{Address, ProtocolFactory};
 //!
 //! let factory = EchoFactory::new();
 //! let echo = factory.build_protocol(&Address::Unix(None));
@@ -34,9 +34,7 @@ pub use udp::UdpEcho;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::{
-    Address, Failure, HalfCloseableProtocol, Protocol, ProtocolFactory, TransportRef,
-};
+use torsion::{Address, Failure, HalfCloseableProtocol, Protocol, ProtocolFactory, TransportRef};
 
 /// Logs to stderr at `info` unless `RUST_LOG` says otherwise.
 pub fn init_logging() {

@@ -16,11 +16,11 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_application::{backoff_policy, default_jitter, ClientService, Service};
-use torsion_endpoints::client_from_string;
+use torsion::application::{backoff_policy, default_jitter, ClientService, Service};
+use torsion::endpoints::client_from_string;
+use torsion::protocols::{LineControl, LineHandler, LineReceiver};
+use torsion::{Factory, Failure, Reactor, ReactorCore, ReactorFromThreads, TransportRef};
 use torsion_examples::init_logging;
-use torsion_protocols::{LineControl, LineHandler, LineReceiver};
-use torsion_reactor::{Factory, Failure, Reactor, ReactorCore, ReactorFromThreads, TransportRef};
 
 /// Prints what arrives: lines ended by `\n` or `\r\n`, so servers of any
 /// convention are read right (the client itself sends `\r\n`).

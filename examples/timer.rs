@@ -9,12 +9,10 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_application::{
-    run, set_service_parent, MultiService, Service, TimerService, DEFAULT_STOP_DEADLINE,
-};
+use torsion::application::{run, MultiService, TimerService, DEFAULT_STOP_DEADLINE};
+use torsion::task::LoopingCall;
+use torsion::{Failure, Reactor, ReactorCore, ReactorTimeExt};
 use torsion_examples::init_logging;
-use torsion_reactor::task::LoopingCall;
-use torsion_reactor::{Failure, Reactor, ReactorCore, ReactorTimeExt};
 
 fn main() -> ExitCode {
     init_logging();
@@ -61,16 +59,15 @@ fn timers(run_for: Duration) -> Result<(), Box<dyn std::error::Error>> {
 
     // A TimerService in the application: runs while the tree runs.
     let seen = ticks.clone();
-    let report: Rc<dyn Service> = Rc::new(TimerService::new(
+    let root = MultiService::new();
+    root.add(TimerService::new(
         Duration::from_secs(3),
         Rc::new(reactor.clone()),
         move || {
             log::info!("report: {} ticks so far", seen.get());
             Ok::<_, Failure>(())
         },
-    ));
-    let root = MultiService::new();
-    set_service_parent(&report, &root)?;
+    ))?;
 
     let stopper = reactor.clone();
     reactor.call_later(run_for, move || {

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use torsion_reactor::{DatagramProtocol, UdpTransportRef};
+use torsion::{DatagramProtocol, UdpTransportRef};
 
 /// Writes every datagram back to where it came from (Twisted's
 /// `docs/core/examples/udpEcho.py`).

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion_examples::{init_logging, UdpEcho};
-use torsion_reactor::{Reactor, ReactorCore, ReactorUdp, DEFAULT_MAX_PACKET_SIZE};
+use torsion::{Reactor, ReactorCore, ReactorUdp, DEFAULT_MAX_PACKET_SIZE};
 
 fn main() -> ExitCode {
     init_logging();

@@ -44,7 +44,9 @@
 mod backoff;
 mod client_service;
 pub mod prelude;
+mod react;
 mod runner;
+mod serve;
 mod server_service;
 mod service;
 mod start_error;
@@ -52,7 +54,9 @@ mod timer_service;
 
 pub use backoff::{backoff_policy, default_jitter, default_retry_policy, RetryPolicy};
 pub use client_service::{ClientService, ClientServiceBuilder, NeedsClock};
+pub use react::{react, react_async, react_on, Exit};
 pub use runner::{run, RunError, DEFAULT_STOP_DEADLINE};
+pub use serve::{run_app, serve};
 pub use server_service::StreamServerEndpointService;
 pub use service::{
     disown_service_parent, set_service_parent, MultiService, Service, ServiceError, ServiceState,

@@ -133,11 +133,16 @@ impl Service for StreamServerEndpointService {
         }
         let raised_now: Rc<RefCell<Option<Failure>>> = Rc::default();
         let (raise, raised) = (self.raise_synchronously.clone(), raised_now.clone());
+        let factory = self.factory.clone();
         let port = self
             .endpoint
             .listen_dyn(self.factory.clone())
             .add_callbacks(
-                |port| Ok(Some(port)),
+                move |port| {
+                    // Twisted's Port logs "<factory> starting on <port>".
+                    log::info!("{} starting on {}", factory.describe(), port.host());
+                    Ok(Some(port))
+                },
                 move |failure: Failure| {
                     if raise.get() {
                         *raised.borrow_mut() = Some(failure);

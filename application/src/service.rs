@@ -312,6 +312,37 @@ impl MultiService {
         Ok(())
     }
 
+    /// Makes `service` a child of this collection and returns it shared:
+    /// [`set_service_parent`] without the `Rc<dyn Service>` the caller
+    /// would otherwise build. Starts it if this collection runs.
+    ///
+    /// # Errors
+    ///
+    /// [`ServiceError::DuplicateName`] if a child of that name exists.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use torsion_application::{MultiService, Service, TimerService};
+    ///
+    /// let root = MultiService::new();
+    /// let clock = std::rc::Rc::new(torsion_testing::Clock::new());
+    /// let ticker = root.add(TimerService::new(std::time::Duration::from_secs(1), clock, || ()))?;
+    /// root.start_service();
+    /// assert!(ticker.is_running());
+    /// # Ok::<(), torsion_application::ServiceError>(())
+    /// ```
+    ///
+    /// # Twisted
+    ///
+    /// `service.setServiceParent(parent)` spelled from the parent's side.
+    pub fn add<S: Service>(self: &Rc<Self>, service: S) -> Result<Rc<S>, ServiceError> {
+        let service = Rc::new(service);
+        let shared: Rc<dyn Service> = service.clone();
+        set_service_parent(&shared, self)?;
+        Ok(service)
+    }
+
     /// Removes a child (Twisted's `removeService`); if this collection runs,
     /// stops it and returns its stop Deferred.
     ///

@@ -6,10 +6,10 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use torsion_application::{ClientService, Service, TimerService};
-use torsion_endpoints::Tcp4ClientEndpoint;
-use torsion_protocols::{LineControl, LineHandler, LineReceiver};
-use torsion_reactor::{
+use torsion::application::{ClientService, Service, TimerService};
+use torsion::endpoints::Tcp4ClientEndpoint;
+use torsion::protocols::{LineControl, LineHandler, LineReceiver};
+use torsion::{
     Deferred, DynProtocolFactory, Factory, Failure, ProtocolRef, Reactor, StreamClientEndpoint,
     TransportRef,
 };

@@ -1,6 +1,6 @@
 //! The soak test behind `cargo run --release --example soak`: a line server
 //! in its own process, killed with `SIGKILL` and restarted on the same port
-//! over and over, and many [`ClientService`](torsion_application::ClientService)
+//! over and over, and many [`ClientService`](torsion::application::ClientService)
 //! clients on one reactor sending numbered messages that the server records
 //! before acknowledging them.
 //!
@@ -35,8 +35,8 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use torsion_application::{run, set_service_parent, MultiService, Service, DEFAULT_STOP_DEADLINE};
-use torsion_reactor::{Reactor, ReactorCore, ReactorTimeExt};
+use torsion::application::{run, set_service_parent, MultiService, Service, DEFAULT_STOP_DEADLINE};
+use torsion::{Reactor, ReactorCore, ReactorTimeExt};
 
 /// The line a server process prints on stdout once it listens.
 pub const READY_LINE: &str = "soak-server listening";

@@ -5,8 +5,8 @@ use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_protocols::{LineControl, LineHandler, LineReceiver};
-use torsion_reactor::{Factory, Reactor, ReactorCore, ReactorTcp, ReactorTimeExt};
+use torsion::protocols::{LineControl, LineHandler, LineReceiver};
+use torsion::{Factory, Reactor, ReactorCore, ReactorTcp, ReactorTimeExt};
 
 use super::{payload, two_numbers, ServerArgs, READY_LINE};
 

@@ -3,9 +3,9 @@
 //! a server holds for one connection (written, not yet read by the peer)
 //! stay near the high-water mark however much the peer sends.
 
+use torsion::prelude::*;
+use torsion::{Address, DEFAULT_HIGH_WATER};
 use torsion_examples::{ChatFactory, Echo};
-use torsion_reactor::prelude::*;
-use torsion_reactor::{Address, DEFAULT_HIGH_WATER};
 use torsion_testing::{connected_protocols, AccumulatingProtocol, ConnectOptions, LogCapture};
 
 const CHUNK: usize = 4 * 1024;

@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use torsion::{Reactor, ReactorTcp};
 use torsion_examples::ChatFactory;
-use torsion_reactor::{Reactor, ReactorTcp};
 
 /// A peer: sends its script, one line at a time, each ended by `eol`,
 /// after the lines it waits for arrive; returns everything it read.

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use torsion_examples::{ChatFactory, ChatLimits};
-use torsion_reactor::{Reactor, ReactorTcp};
+use torsion::{Reactor, ReactorTcp};
 
 const IDLE: Duration = Duration::from_millis(400);
 

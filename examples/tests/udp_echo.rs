@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use torsion_examples::UdpEcho;
-use torsion_reactor::{Reactor, ReactorUdp, DEFAULT_MAX_PACKET_SIZE};
+use torsion::{Reactor, ReactorUdp, DEFAULT_MAX_PACKET_SIZE};
 
 const DATAGRAMS: usize = 10_000;
 /// In flight at once: far below what the sockets' buffers hold, so

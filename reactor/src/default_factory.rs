@@ -122,6 +122,14 @@ impl<P: Protocol> Factory<P> {
     }
 }
 
+/// A factory building each protocol with `P::default()`:
+/// `Factory::<Echo>::default()` is `Factory::for_protocol(Echo::default)`.
+impl<P: Protocol + Default> Default for Factory<P> {
+    fn default() -> Factory<P> {
+        Factory::for_protocol(P::default)
+    }
+}
+
 impl<P: Protocol> ProtocolFactory for Factory<P> {
     type Protocol = P;
 
