@@ -9,6 +9,7 @@ mod protocol;
 mod tcp;
 mod threads;
 mod time;
+mod tls;
 mod transport;
 mod unix;
 
@@ -25,5 +26,6 @@ pub use tcp::{
 };
 pub use threads::ReactorFromThreads;
 pub use time::{ReactorTime, ReactorTimeExt};
+pub use tls::{StartTlsError, StartTlsTransport, TlsTransport};
 pub use transport::{TcpTransport, Transport, TransportRef, UnixTransport};
 pub use unix::{ReactorUnix, DEFAULT_UNIX_MODE};

@@ -1,0 +1,559 @@
+//! [`TlsProtocol`]: the protocol the lower transport drives, holding a
+//! rustls connection and the user's protocol above it (Twisted's
+//! `TLSMemoryBIOProtocol`).
+
+use std::cell::{OnceCell, RefCell};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+
+use torsion_reactor::error::{ConnectionDone, ConnectionLost};
+use torsion_reactor::{Failure, HalfCloseableProtocol, Protocol, ProtocolRef, TransportRef};
+
+use crate::transport::TlsLayerTransport;
+use crate::{TlsContext, TlsError};
+
+/// How much plaintext is read out of rustls at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The state one connection's TLS layer shares between the protocol the
+/// lower transport drives ([`TlsProtocol`]) and the transport the user's
+/// protocol writes to ([`TlsLayerTransport`]).
+pub(crate) struct Shared {
+    /// The lower transport, set once by `make_connection` (outside the
+    /// `RefCell` so that `peer`/`host` need no borrow).
+    pub(crate) lower: OnceCell<TransportRef>,
+    pub(crate) state: RefCell<State>,
+    /// The user's protocol; taken out when it gets `connection_lost`, which
+    /// breaks the cycle protocol -> transport -> shared -> protocol.
+    pub(crate) app: RefCell<Option<ProtocolRef>>,
+}
+
+/// One TLS layer's mutable state. No borrow of it is held while the user's
+/// protocol, its producer or the lower transport runs.
+pub(crate) struct State {
+    /// `None` while a STARTTLS connection is still plaintext.
+    pub(crate) tls: Option<rustls::Connection>,
+    /// Whether `start_tls` is offered.
+    pub(crate) can_start_tls: bool,
+    /// Ciphertext received and not yet handed to rustls.
+    incoming: Vec<u8>,
+    /// Plaintext the user wrote before the handshake completed.
+    pub(crate) pending: Vec<u8>,
+    pub(crate) handshake_done: bool,
+    /// `lose_connection` was called.
+    pub(crate) disconnecting: bool,
+    /// `lose_write_connection` was called (waits for the handshake).
+    pub(crate) write_shut_requested: bool,
+    /// Our close_notify went out: nothing more may be written.
+    pub(crate) close_notify_sent: bool,
+    /// The peer's close_notify arrived and was acted on.
+    peer_closed: bool,
+    /// TLS failed: nothing more is decrypted or encrypted.
+    pub(crate) failed: bool,
+    /// The connection is gone (`connection_lost` delivered or under way).
+    pub(crate) lost: bool,
+    /// The reason to give the user's protocol instead of the lower one.
+    reason: Option<Failure>,
+    /// Whether the user registered a producer (it is registered on the lower
+    /// transport directly).
+    pub(crate) has_producer: bool,
+    /// On a client, the server name it asked for.
+    sni: Option<String>,
+}
+
+impl State {
+    pub(crate) fn client_server_name(&self) -> Option<String> {
+        self.sni.clone()
+    }
+
+    pub(crate) fn set_client_server_name(&mut self, context: &TlsContext) {
+        if let TlsContext::Client { server_name, .. } = context {
+            self.sni = Some(server_name.to_str().into_owned());
+        }
+    }
+}
+
+/// What the lower transport's `data_received` found besides plaintext.
+enum Event {
+    None,
+    PeerClosed,
+    Failed(TlsError),
+}
+
+impl Shared {
+    pub(crate) fn new(
+        app: ProtocolRef,
+        tls: Option<rustls::Connection>,
+        can_start_tls: bool,
+    ) -> Rc<Shared> {
+        Rc::new(Shared {
+            lower: OnceCell::new(),
+            state: RefCell::new(State {
+                tls,
+                can_start_tls,
+                incoming: Vec::new(),
+                pending: Vec::new(),
+                handshake_done: false,
+                disconnecting: false,
+                write_shut_requested: false,
+                close_notify_sent: false,
+                peer_closed: false,
+                failed: false,
+                lost: false,
+                reason: None,
+                has_producer: false,
+                sni: None,
+            }),
+            app: RefCell::new(Some(app)),
+        })
+    }
+
+    pub(crate) fn lower(&self) -> Option<&TransportRef> {
+        self.lower.get()
+    }
+
+    fn app(&self) -> Option<ProtocolRef> {
+        self.app.borrow().clone()
+    }
+
+    /// Sends whatever rustls has to send (handshake messages, records,
+    /// alerts) to the lower transport.
+    pub(crate) fn flush_out(&self) {
+        let out = {
+            let mut state = self.state.borrow_mut();
+            let Some(tls) = state.tls.as_mut() else {
+                return;
+            };
+            let mut out = Vec::new();
+            while tls.wants_write() {
+                match tls.write_tls(&mut out) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        // Writing into a Vec cannot fail; keep going safely.
+                        log::error!("TLS: write_tls into memory failed: {e}");
+                        break;
+                    }
+                }
+            }
+            out
+        };
+        if !out.is_empty() {
+            if let Some(lower) = self.lower() {
+                lower.write(&out);
+            }
+        }
+    }
+
+    /// The user's protocol wrote `data`.
+    pub(crate) fn write(&self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        {
+            let mut state = self.state.borrow_mut();
+            if state.lost || state.failed || state.close_notify_sent {
+                log::debug!(
+                    "TLS: {} bytes written after the TLS session ended; dropped",
+                    data.len()
+                );
+                return;
+            }
+            let handshake_done = state.handshake_done;
+            match state.tls.as_mut() {
+                None => {
+                    drop(state);
+                    if let Some(lower) = self.lower() {
+                        lower.write(data);
+                    }
+                    return;
+                }
+                Some(_) if !handshake_done => {
+                    state.pending.extend_from_slice(data);
+                    return;
+                }
+                Some(tls) => {
+                    if let Err(e) = tls.writer().write_all(data) {
+                        log::error!("TLS: rustls refused plaintext: {e}");
+                    }
+                }
+            }
+        }
+        self.flush_out();
+    }
+
+    /// Ciphertext arrived from the lower transport.
+    fn data_received(self: &Rc<Self>, data: &[u8]) {
+        let plaintext_mode = {
+            let mut state = self.state.borrow_mut();
+            if state.tls.is_none() {
+                true
+            } else {
+                if !state.failed {
+                    state.incoming.extend_from_slice(data);
+                }
+                false
+            }
+        };
+        if plaintext_mode {
+            if let Some(app) = self.app() {
+                app.borrow_mut().data_received(data);
+            }
+            return;
+        }
+        self.process_incoming();
+    }
+
+    /// Feeds buffered ciphertext to rustls, sends its answers, delivers the
+    /// plaintext to the user's protocol, then acts on a close_notify or an
+    /// error.
+    fn process_incoming(self: &Rc<Self>) {
+        let (plaintext, event, handshake_finished) = self.decrypt();
+        self.flush_out();
+        if handshake_finished {
+            self.after_handshake();
+        }
+        if !plaintext.is_empty() {
+            if let Some(app) = self.app() {
+                app.borrow_mut().data_received(&plaintext);
+            }
+        }
+        match event {
+            Event::None => {}
+            Event::PeerClosed => self.peer_closed(),
+            Event::Failed(error) => self.fail(error),
+        }
+    }
+
+    /// Runs rustls over the buffered ciphertext: the plaintext it yields,
+    /// what else happened, and whether the handshake finished just now.
+    fn decrypt(&self) -> (Vec<u8>, Event, bool) {
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        let mut plaintext = Vec::new();
+        let mut handshake_finished = false;
+        if state.failed || state.lost {
+            return (plaintext, Event::None, false);
+        }
+        let Some(tls) = state.tls.as_mut() else {
+            return (plaintext, Event::None, false);
+        };
+        let mut consumed = 0;
+        let event = loop {
+            // Drain what rustls has decrypted (this also keeps its
+            // received-plaintext buffer below its limit for read_tls).
+            let mut peer_closed = false;
+            loop {
+                let start = plaintext.len();
+                plaintext.resize(start + READ_CHUNK, 0);
+                match tls.reader().read(&mut plaintext[start..]) {
+                    Ok(0) => {
+                        plaintext.truncate(start);
+                        peer_closed = true;
+                        break;
+                    }
+                    Ok(n) => plaintext.truncate(start + n),
+                    Err(e) => {
+                        plaintext.truncate(start);
+                        if e.kind() != io::ErrorKind::WouldBlock {
+                            log::debug!("TLS: reading plaintext: {e}");
+                        }
+                        break;
+                    }
+                }
+            }
+            if peer_closed && !state.peer_closed {
+                state.peer_closed = true;
+                break Event::PeerClosed;
+            }
+            if consumed == state.incoming.len() {
+                break Event::None;
+            }
+            let mut rest = &state.incoming[consumed..];
+            match tls.read_tls(&mut rest) {
+                Ok(n) => consumed += n,
+                Err(e) => {
+                    break Event::Failed(TlsError::new(
+                        rustls::Error::General(e.to_string()),
+                        !state.handshake_done,
+                    ))
+                }
+            }
+            if let Err(e) = tls.process_new_packets() {
+                break Event::Failed(TlsError::new(e, !state.handshake_done));
+            }
+            if !state.handshake_done && !tls.is_handshaking() {
+                state.handshake_done = true;
+                handshake_finished = true;
+                let pending = std::mem::take(&mut state.pending);
+                if !pending.is_empty() {
+                    if let Err(e) = tls.writer().write_all(&pending) {
+                        log::error!("TLS: rustls refused plaintext: {e}");
+                    }
+                }
+            }
+        };
+        if matches!(event, Event::Failed(_)) {
+            state.failed = true;
+            state.incoming.clear();
+        } else {
+            state.incoming.drain(..consumed);
+        }
+        (plaintext, event, handshake_finished)
+    }
+
+    /// The handshake finished: a close or half-close asked for while it ran
+    /// can proceed now that the buffered plaintext went out.
+    fn after_handshake(&self) {
+        let (shutdown, half_close) = {
+            let state = self.state.borrow();
+            (
+                state.disconnecting && !state.has_producer,
+                state.write_shut_requested,
+            )
+        };
+        if shutdown {
+            self.shutdown();
+        } else if half_close {
+            self.half_close();
+        }
+    }
+
+    /// The peer sent close_notify: a half-closeable protocol hears
+    /// `read_connection_lost` and may go on writing (TLS 1.3 half-close);
+    /// any other gets our close_notify and the connection closes.
+    fn peer_closed(&self) {
+        let Some(app) = self.app() else { return };
+        let half_closeable = app.borrow_mut().as_half_closeable().is_some();
+        if half_closeable {
+            if let Some(h) = app.borrow_mut().as_half_closeable() {
+                h.read_connection_lost();
+            }
+        } else {
+            self.shutdown();
+        }
+    }
+
+    /// TLS failed: send rustls's alert, remember why, close.
+    fn fail(&self, error: TlsError) {
+        log::debug!("TLS: {error}");
+        {
+            let mut state = self.state.borrow_mut();
+            if state.reason.is_none() {
+                state.reason = Some(Failure::new(error));
+            }
+        }
+        self.flush_out();
+        if let Some(lower) = self.lower() {
+            lower.lose_connection();
+        }
+    }
+
+    /// Sends close_notify (once) and flushes it.
+    fn send_close_notify(&self) {
+        {
+            let mut state = self.state.borrow_mut();
+            state.write_shut_requested = false;
+            if !state.close_notify_sent && !state.failed {
+                state.close_notify_sent = true;
+                if let Some(tls) = state.tls.as_mut() {
+                    tls.send_close_notify();
+                }
+            }
+        }
+        self.flush_out();
+    }
+
+    /// Sends close_notify, then closes the lower transport after its
+    /// buffer drains.
+    pub(crate) fn shutdown(&self) {
+        self.send_close_notify();
+        if let Some(lower) = self.lower() {
+            lower.lose_connection();
+        }
+    }
+
+    /// Sends close_notify, then shuts the lower transport's writing side.
+    pub(crate) fn half_close(&self) {
+        self.send_close_notify();
+        if let Some(lower) = self.lower() {
+            lower.lose_write_connection();
+        }
+    }
+
+    /// The lower transport is gone: deliver what can still be decrypted,
+    /// then `connection_lost` with the TLS error if there was one, a
+    /// `ConnectionLost` for a TLS session cut without close_notify, or the
+    /// lower transport's reason.
+    fn connection_lost(self: &Rc<Self>, reason: Failure) {
+        if self.state.borrow().lost {
+            return;
+        }
+        self.process_incoming();
+        let reason = {
+            let mut state = self.state.borrow_mut();
+            state.lost = true;
+            let truncated = state.tls.is_some()
+                && !state.peer_closed
+                && !state.close_notify_sent
+                && !state.disconnecting
+                && reason.check::<ConnectionDone>();
+            match state.reason.take() {
+                Some(reason) => reason,
+                None if truncated => Failure::new(ConnectionLost::from_io(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the peer closed the connection without a TLS close_notify",
+                ))),
+                None => reason,
+            }
+        };
+        let app = self.app.borrow_mut().take();
+        if let Some(app) = app {
+            app.borrow_mut().connection_lost(reason);
+        }
+    }
+}
+
+/// The protocol the lower transport drives for one TLS connection: it owns
+/// the rustls session and the user's protocol, which sees only plaintext
+/// (Twisted's `TLSMemoryBIOProtocol`). Built by [`TlsFactory`](crate::TlsFactory)
+/// and [`TlsFactory::for_start_tls`](crate::TlsFactory::for_start_tls); exposed for code that
+/// connects protocols by hand (e.g. over the in-memory pump).
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use torsion_reactor::{Protocol, ProtocolRef};
+/// use torsion_tls::{ClientTlsOptions, TlsProtocol};
+///
+/// struct Quiet;
+/// impl Protocol for Quiet {
+///     fn data_received(&mut self, _data: &[u8]) {}
+/// }
+///
+/// let context = ClientTlsOptions::new().context("example.com")?;
+/// let app: ProtocolRef = Rc::new(RefCell::new(Quiet));
+/// let layer = TlsProtocol::new(app, &context)?;
+/// # let _ = layer;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct TlsProtocol {
+    shared: Rc<Shared>,
+}
+
+impl TlsProtocol {
+    /// Wraps `app` in TLS from the start, playing `context`'s side.
+    ///
+    /// # Errors
+    ///
+    /// rustls's, if it cannot start a session with `context`.
+    pub fn new(app: ProtocolRef, context: &TlsContext) -> Result<TlsProtocol, rustls::Error> {
+        let tls = context.new_connection()?;
+        let shared = Shared::new(app, Some(tls), false);
+        shared.state.borrow_mut().set_client_server_name(context);
+        Ok(TlsProtocol { shared })
+    }
+
+    /// Wraps `app` in plaintext until it calls
+    /// [`start_tls`](crate::start_tls) on its transport (Twisted's
+    /// `ITLSTransport.startTLS`).
+    pub fn plaintext(app: ProtocolRef) -> TlsProtocol {
+        TlsProtocol {
+            shared: Shared::new(app, None, true),
+        }
+    }
+
+    /// The user's protocol (until the connection is lost).
+    pub fn inner(&self) -> Option<ProtocolRef> {
+        self.shared.app()
+    }
+}
+
+impl Protocol for TlsProtocol {
+    fn make_connection(&mut self, transport: TransportRef) {
+        if self.shared.lower.set(transport).is_err() {
+            log::error!("TLS: make_connection called twice; ignored");
+            return;
+        }
+        // Twisted's order: the user's protocol is connected first (its
+        // writes wait for the handshake), then the client's hello goes out.
+        let app_transport: TransportRef = Rc::new(TlsLayerTransport::new(self.shared.clone()));
+        if let Some(app) = self.shared.app() {
+            app.borrow_mut().make_connection(app_transport);
+        }
+        self.shared.flush_out();
+    }
+
+    fn data_received(&mut self, data: &[u8]) {
+        self.shared.data_received(data);
+    }
+
+    fn connection_lost(&mut self, reason: Failure) {
+        self.shared.connection_lost(reason);
+    }
+
+    fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
+        Some(self)
+    }
+
+    fn log_prefix(&self) -> &'static str {
+        match self.shared.app.try_borrow().ok().and_then(|a| a.clone()) {
+            Some(app) => app
+                .try_borrow()
+                .map(|a| a.log_prefix())
+                .unwrap_or("TlsProtocol"),
+            None => "TlsProtocol",
+        }
+    }
+}
+
+impl HalfCloseableProtocol for TlsProtocol {
+    /// The lower transport reached end of file.
+    fn read_connection_lost(&mut self) {
+        let (plaintext_mode, clean) = {
+            let state = self.shared.state.borrow();
+            (state.tls.is_none(), state.peer_closed || state.failed)
+        };
+        if plaintext_mode {
+            let app = self.shared.app();
+            if let Some(app) = app {
+                let mut app = app.borrow_mut();
+                if let Some(h) = app.as_half_closeable() {
+                    h.read_connection_lost();
+                    return;
+                }
+            }
+        } else if clean {
+            // close_notify came first: already acted on.
+            return;
+        }
+        // End of file without close_notify (or a plaintext protocol that
+        // cannot half-close): nothing more can arrive, close.
+        if let Some(lower) = self.shared.lower() {
+            lower.lose_connection();
+        }
+    }
+
+    fn write_connection_lost(&mut self) {
+        if let Some(app) = self.shared.app() {
+            if let Some(h) = app.borrow_mut().as_half_closeable() {
+                h.write_connection_lost();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for TlsProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.state.try_borrow();
+        let mut d = f.debug_struct("TlsProtocol");
+        if let Ok(state) = state {
+            d.field("tls", &state.tls.is_some())
+                .field("handshake_done", &state.handshake_done)
+                .field("disconnecting", &state.disconnecting);
+        }
+        d.finish_non_exhaustive()
+    }
+}
