@@ -79,12 +79,15 @@
 #![warn(unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+mod endpoints;
 mod error;
 mod factory;
 mod layer;
 mod options;
+mod strings;
 mod transport;
 
+pub use endpoints::{TlsClientEndpoint, TlsServerEndpoint};
 pub use error::{TlsConfigError, TlsError, TlsErrorKind};
 pub use factory::{start_tls, TlsFactory};
 pub use layer::TlsProtocol;
@@ -93,3 +96,4 @@ pub use options::{
     TlsContext,
 };
 pub use rustls;
+pub use strings::register_tls_endpoints;

@@ -50,6 +50,23 @@ impl Pki {
         )
     }
 
+    /// The CA certificate as PEM.
+    pub fn ca_pem(&self) -> String {
+        self.ca_cert.pem()
+    }
+
+    /// A leaf certificate for `names` and its key, as PEM.
+    pub fn leaf_pem(&self, names: &[&str]) -> (String, String) {
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("leaf params");
+        let key = rcgen::KeyPair::generate().expect("leaf key");
+        let cert = params
+            .signed_by(&key, &self.ca_cert, &self.ca_key)
+            .expect("leaf certificate");
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A server context presenting a certificate for `names`.
     pub fn server(&self, names: &[&str]) -> TlsContext {
         let (chain, key) = self.leaf(names);
@@ -125,4 +142,35 @@ pub fn localhost_pair<C: Protocol, S: Protocol>(client: C, server: S) -> TlsPair
         &pki.client("localhost"),
         &pki.server(&["localhost"]),
     )
+}
+
+/// A fresh directory under the system's temporary directory, removed on
+/// drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "torsion-tls-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    /// Writes `contents` to `name` inside; returns its path as a string.
+    pub fn write(&self, name: &str, contents: &str) -> String {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("write temp file");
+        path.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
