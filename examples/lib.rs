@@ -22,8 +22,12 @@
 mod chat;
 #[path = "soak/mod.rs"]
 pub mod soak;
+mod tls_support;
 
 pub use chat::{ChatFactory, Chatter, Room};
+pub use tls_support::{
+    clean_close, port_argument, serve_until_stopped, SelfSigned, StartTlsClient, StartTlsServer,
+};
 
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};

@@ -123,7 +123,8 @@ impl fmt::Display for TlsError {
             TlsErrorKind::NotTls => "the peer does not speak TLS",
             TlsErrorKind::Protocol => "the peer broke the TLS protocol",
         };
-        write!(f, "{when}: {what} ({})", self.source)
+        // The rustls detail is the source: `Failure` prints it after this.
+        write!(f, "{when}: {what}")
     }
 }
 
