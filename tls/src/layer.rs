@@ -13,9 +13,6 @@ use torsion_reactor::{Failure, HalfCloseableProtocol, Protocol, ProtocolRef, Tra
 use crate::transport::TlsLayerTransport;
 use crate::{TlsContext, TlsError};
 
-/// How much plaintext is read out of rustls at a time.
-const READ_CHUNK: usize = 16 * 1024;
-
 /// The state one connection's TLS layer shares between the protocol the
 /// lower transport drives ([`TlsProtocol`]) and the transport the user's
 /// protocol writes to ([`TlsLayerTransport`]).
@@ -38,6 +35,11 @@ pub(crate) struct State {
     pub(crate) can_start_tls: bool,
     /// Ciphertext received and not yet handed to rustls.
     incoming: Vec<u8>,
+    /// Reused buffers (kept to avoid an allocation, and its page faults,
+    /// per read and per write): records on their way to the lower
+    /// transport, and plaintext on its way to the user's protocol.
+    out_buffer: Vec<u8>,
+    plain_buffer: Vec<u8>,
     /// Plaintext the user wrote before the handshake completed.
     pub(crate) pending: Vec<u8>,
     pub(crate) handshake_done: bool,
@@ -93,6 +95,8 @@ impl Shared {
                 tls,
                 can_start_tls,
                 incoming: Vec::new(),
+                out_buffer: Vec::new(),
+                plain_buffer: Vec::new(),
                 pending: Vec::new(),
                 handshake_done: false,
                 disconnecting: false,
@@ -120,12 +124,16 @@ impl Shared {
     /// Sends whatever rustls has to send (handshake messages, records,
     /// alerts) to the lower transport.
     pub(crate) fn flush_out(&self) {
-        let out = {
+        let mut out = {
             let mut state = self.state.borrow_mut();
+            let state = &mut *state;
             let Some(tls) = state.tls.as_mut() else {
                 return;
             };
-            let mut out = Vec::new();
+            if !tls.wants_write() {
+                return;
+            }
+            let mut out = std::mem::take(&mut state.out_buffer);
             while tls.wants_write() {
                 match tls.write_tls(&mut out) {
                     Ok(0) => break,
@@ -139,11 +147,11 @@ impl Shared {
             }
             out
         };
-        if !out.is_empty() {
-            if let Some(lower) = self.lower() {
-                lower.write(&out);
-            }
+        if let Some(lower) = self.lower() {
+            lower.write(&out);
         }
+        out.clear();
+        self.state.borrow_mut().out_buffer = out;
     }
 
     /// The user's protocol wrote `data`.
@@ -185,31 +193,21 @@ impl Shared {
 
     /// Ciphertext arrived from the lower transport.
     fn data_received(self: &Rc<Self>, data: &[u8]) {
-        let plaintext_mode = {
-            let mut state = self.state.borrow_mut();
-            if state.tls.is_none() {
-                true
-            } else {
-                if !state.failed {
-                    state.incoming.extend_from_slice(data);
-                }
-                false
-            }
-        };
+        let plaintext_mode = self.state.borrow().tls.is_none();
         if plaintext_mode {
             if let Some(app) = self.app() {
                 app.borrow_mut().data_received(data);
             }
             return;
         }
-        self.process_incoming();
+        self.process_incoming(data);
     }
 
     /// Feeds buffered ciphertext to rustls, sends its answers, delivers the
     /// plaintext to the user's protocol, then acts on a close_notify or an
     /// error.
-    fn process_incoming(self: &Rc<Self>) {
-        let (plaintext, event, handshake_finished) = self.decrypt();
+    fn process_incoming(self: &Rc<Self>, data: &[u8]) {
+        let (mut plaintext, event, handshake_finished) = self.decrypt(data);
         self.flush_out();
         if handshake_finished {
             self.after_handshake();
@@ -219,6 +217,8 @@ impl Shared {
                 app.borrow_mut().data_received(&plaintext);
             }
         }
+        plaintext.clear();
+        self.state.borrow_mut().plain_buffer = plaintext;
         match event {
             Event::None => {}
             Event::PeerClosed => self.peer_closed(),
@@ -226,12 +226,13 @@ impl Shared {
         }
     }
 
-    /// Runs rustls over the buffered ciphertext: the plaintext it yields,
-    /// what else happened, and whether the handshake finished just now.
-    fn decrypt(&self) -> (Vec<u8>, Event, bool) {
+    /// Runs rustls over the buffered ciphertext, then `data`: the
+    /// plaintext it yields, what else happened, and whether the handshake
+    /// finished just now. What rustls does not take yet stays buffered.
+    fn decrypt(&self, data: &[u8]) -> (Vec<u8>, Event, bool) {
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
-        let mut plaintext = Vec::new();
+        let mut plaintext = std::mem::take(&mut state.plain_buffer);
         let mut handshake_finished = false;
         if state.failed || state.lost {
             return (plaintext, Event::None, false);
@@ -239,39 +240,22 @@ impl Shared {
         let Some(tls) = state.tls.as_mut() else {
             return (plaintext, Event::None, false);
         };
+        // Ciphertext comes from the buffer if it holds any, else straight
+        // from `data` (no copy in the common case).
+        if !state.incoming.is_empty() {
+            state.incoming.extend_from_slice(data);
+        }
+        let buffered = !state.incoming.is_empty();
+        let input: &[u8] = if buffered { &state.incoming } else { data };
         let mut consumed = 0;
         let event = loop {
-            // Drain what rustls has decrypted (this also keeps its
-            // received-plaintext buffer below its limit for read_tls).
-            let mut peer_closed = false;
-            loop {
-                let start = plaintext.len();
-                plaintext.resize(start + READ_CHUNK, 0);
-                match tls.reader().read(&mut plaintext[start..]) {
-                    Ok(0) => {
-                        plaintext.truncate(start);
-                        peer_closed = true;
-                        break;
-                    }
-                    Ok(n) => plaintext.truncate(start + n),
-                    Err(e) => {
-                        plaintext.truncate(start);
-                        if e.kind() != io::ErrorKind::WouldBlock {
-                            log::debug!("TLS: reading plaintext: {e}");
-                        }
-                        break;
-                    }
-                }
-            }
-            if peer_closed && !state.peer_closed {
-                state.peer_closed = true;
-                break Event::PeerClosed;
-            }
-            if consumed == state.incoming.len() {
+            if consumed == input.len() {
                 break Event::None;
             }
-            let mut rest = &state.incoming[consumed..];
+            let mut rest = &input[consumed..];
             match tls.read_tls(&mut rest) {
+                // rustls takes nothing more for now; the rest waits.
+                Ok(0) => break Event::None,
                 Ok(n) => consumed += n,
                 Err(e) => {
                     break Event::Failed(TlsError::new(
@@ -280,9 +264,10 @@ impl Shared {
                     ))
                 }
             }
-            if let Err(e) = tls.process_new_packets() {
-                break Event::Failed(TlsError::new(e, !state.handshake_done));
-            }
+            let io_state = match tls.process_new_packets() {
+                Ok(io_state) => io_state,
+                Err(e) => break Event::Failed(TlsError::new(e, !state.handshake_done)),
+            };
             if !state.handshake_done && !tls.is_handshaking() {
                 state.handshake_done = true;
                 handshake_finished = true;
@@ -293,12 +278,30 @@ impl Shared {
                     }
                 }
             }
+            // Drain what rustls decrypted (this also keeps its
+            // received-plaintext buffer below its limit for read_tls).
+            let ready = io_state.plaintext_bytes_to_read();
+            if ready > 0 {
+                let start = plaintext.len();
+                plaintext.resize(start + ready, 0);
+                if let Err(e) = tls.reader().read_exact(&mut plaintext[start..]) {
+                    log::error!("TLS: rustls announced {ready} plaintext bytes it lacks: {e}");
+                    plaintext.truncate(start);
+                }
+            }
+            if io_state.peer_has_closed() && !state.peer_closed {
+                state.peer_closed = true;
+                break Event::PeerClosed;
+            }
         };
-        if matches!(event, Event::Failed(_)) {
+        let failed = matches!(event, Event::Failed(_));
+        if failed {
             state.failed = true;
             state.incoming.clear();
-        } else {
+        } else if buffered {
             state.incoming.drain(..consumed);
+        } else {
+            state.incoming.extend_from_slice(&data[consumed..]);
         }
         (plaintext, event, handshake_finished)
     }
@@ -390,7 +393,7 @@ impl Shared {
         if self.state.borrow().lost {
             return;
         }
-        self.process_incoming();
+        self.process_incoming(&[]);
         let reason = {
             let mut state = self.state.borrow_mut();
             state.lost = true;

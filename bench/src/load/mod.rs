@@ -4,6 +4,7 @@ mod churn;
 mod idle;
 mod pingpong;
 mod stream;
+mod tls_stream;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -36,6 +37,9 @@ pub(crate) enum Scenario {
     PingPong50PerCoreOneCpu,
     /// The stream load against one reactor and several.
     StreamPerCore,
+    /// The stream load over TLS: Torsion's TLS layer against
+    /// tokio-rustls.
+    TlsStream,
 }
 
 /// What a scenario's rate counts.
@@ -48,7 +52,7 @@ pub(crate) enum Unit {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 10] = [
+    pub(crate) const ALL: [Scenario; 11] = [
         Scenario::PingPong1,
         Scenario::PingPong1Same,
         Scenario::PingPong1Split,
@@ -59,6 +63,7 @@ impl Scenario {
         Scenario::PingPong50PerCore,
         Scenario::PingPong50PerCoreOneCpu,
         Scenario::StreamPerCore,
+        Scenario::TlsStream,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -73,6 +78,7 @@ impl Scenario {
             Scenario::PingPong50PerCore => "pingpong50-per-core",
             Scenario::PingPong50PerCoreOneCpu => "pingpong50-per-core-one-cpu",
             Scenario::StreamPerCore => "stream-per-core",
+            Scenario::TlsStream => "tls-stream",
         }
     }
 
@@ -110,13 +116,14 @@ impl Scenario {
                 ServerKind::Mio,
                 ServerKind::MioPerCore,
             ],
+            Scenario::TlsStream => vec![ServerKind::TorsionTls, ServerKind::TokioTls],
             _ => chosen.to_vec(),
         }
     }
 
     pub(crate) fn unit(self) -> Unit {
         match self {
-            Scenario::Stream | Scenario::StreamPerCore => Unit::Bytes,
+            Scenario::Stream | Scenario::StreamPerCore | Scenario::TlsStream => Unit::Bytes,
             _ => Unit::Ops,
         }
     }
@@ -178,6 +185,15 @@ impl Scenario {
                 polls, more threads, the kernel spreading connections over SO_REUSEPORT \
                 sockets) from what an oversubscribed machine costs; it does not show scaling."
                 .to_string(),
+            Scenario::TlsStream => format!(
+                "the stream load over TLS 1.3 ({}, rustls with the ring provider, one \
+                 self-signed certificate): 4 connections, 16 KiB chunks, up to 256 KiB in \
+                 flight each, every byte checked after decryption. Torsion's TlsFactory \
+                 around the echo protocol against tokio-rustls on tokio's current-thread \
+                 runtime, both on the same rustls ServerConfig; the load generator \
+                 (rustls client) offers only that suite.",
+                crate::tls::CIPHER_SUITE
+            ),
             Scenario::StreamPerCore => "the stream load (4 connections, every byte checked) \
                 against one thread and two, unpinned: bulk transfer, where the cost is per \
                 byte rather than per wakeup, split over two reactors (`run_per_core`) or two \
@@ -247,6 +263,7 @@ pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> i
             pingpong::run(addr, pid, 50, config)
         }
         Scenario::Stream | Scenario::StreamPerCore => stream::run(addr, pid, 4, config),
+        Scenario::TlsStream => tls_stream::run(addr, pid, 4, config),
         Scenario::Churn => churn::run(addr, pid, 4, config),
         Scenario::Idle => idle::run(addr, pid, config),
     }
