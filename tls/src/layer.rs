@@ -8,10 +8,15 @@ use std::io::{self, Read, Write};
 use std::rc::Rc;
 
 use torsion_reactor::error::{ConnectionDone, ConnectionLost};
-use torsion_reactor::{Failure, HalfCloseableProtocol, Protocol, ProtocolRef, TransportRef};
+use torsion_reactor::{
+    Failure, HalfCloseableProtocol, Protocol, ProtocolRef, Transport, TransportRef,
+};
 
 use crate::transport::TlsLayerTransport;
 use crate::{TlsContext, TlsError};
+
+/// The largest plaintext buffer kept between reads.
+const KEPT_PLAINTEXT_BUFFER: usize = 128 * 1024;
 
 /// The state one connection's TLS layer shares between the protocol the
 /// lower transport drives ([`TlsProtocol`]) and the transport the user's
@@ -29,16 +34,23 @@ pub(crate) struct Shared {
 /// One TLS layer's mutable state. No borrow of it is held while the user's
 /// protocol, its producer or the lower transport runs.
 pub(crate) struct State {
-    /// `None` while a STARTTLS connection is still plaintext.
+    /// `None` while a STARTTLS connection is still plaintext, and while
+    /// [`Shared::flush_out`] has it out to write records (`flushing`).
     pub(crate) tls: Option<rustls::Connection>,
+    /// `flush_out` is handing records to the lower transport, with `tls`
+    /// taken out: the lower transport may call a producer, whose code may
+    /// call back in; such calls queue here and `flush_out` finishes them.
+    flushing: bool,
+    /// Plaintext written while flushing.
+    reentrant: Vec<u8>,
+    /// close_notify asked for while flushing.
+    close_notify_deferred: bool,
     /// Whether `start_tls` is offered.
     pub(crate) can_start_tls: bool,
     /// Ciphertext received and not yet handed to rustls.
     incoming: Vec<u8>,
-    /// Reused buffers (kept to avoid an allocation, and its page faults,
-    /// per read and per write): records on their way to the lower
-    /// transport, and plaintext on its way to the user's protocol.
-    out_buffer: Vec<u8>,
+    /// Plaintext on its way to the user's protocol, kept between reads to
+    /// avoid an allocation (and its page faults) per read.
     plain_buffer: Vec<u8>,
     /// Plaintext the user wrote before the handshake completed.
     pub(crate) pending: Vec<u8>,
@@ -65,6 +77,11 @@ pub(crate) struct State {
 }
 
 impl State {
+    /// Whether TLS runs (false for a STARTTLS connection not yet upgraded).
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.is_some() || self.flushing
+    }
+
     pub(crate) fn client_server_name(&self) -> Option<String> {
         self.sni.clone()
     }
@@ -95,8 +112,10 @@ impl Shared {
                 tls,
                 can_start_tls,
                 incoming: Vec::new(),
-                out_buffer: Vec::new(),
                 plain_buffer: Vec::new(),
+                flushing: false,
+                reentrant: Vec::new(),
+                close_notify_deferred: false,
                 pending: Vec::new(),
                 handshake_done: false,
                 disconnecting: false,
@@ -122,36 +141,54 @@ impl Shared {
     }
 
     /// Sends whatever rustls has to send (handshake messages, records,
-    /// alerts) to the lower transport.
+    /// alerts) to the lower transport, vectored and without copying them
+    /// first. No borrow is held meanwhile (see `State::flushing`).
     pub(crate) fn flush_out(&self) {
-        let mut out = {
-            let mut state = self.state.borrow_mut();
-            let state = &mut *state;
-            let Some(tls) = state.tls.as_mut() else {
-                return;
-            };
-            if !tls.wants_write() {
-                return;
-            }
-            let mut out = std::mem::take(&mut state.out_buffer);
-            while tls.wants_write() {
-                match tls.write_tls(&mut out) {
-                    Ok(0) => break,
-                    Ok(_) => {}
-                    Err(e) => {
-                        // Writing into a Vec cannot fail; keep going safely.
-                        log::error!("TLS: write_tls into memory failed: {e}");
-                        break;
+        let Some(lower) = self.lower() else {
+            return;
+        };
+        loop {
+            let mut tls = {
+                let mut state = self.state.borrow_mut();
+                if state.flushing {
+                    return; // re-entered: the outer call loops
+                }
+                match state.tls.take() {
+                    Some(tls) if tls.wants_write() => {
+                        state.flushing = true;
+                        tls
+                    }
+                    other => {
+                        state.tls = other;
+                        return;
                     }
                 }
+            };
+            let mut sink = LowerWriter(&**lower);
+            while tls.wants_write() {
+                if let Err(e) = tls.write_tls(&mut sink) {
+                    // The sink never fails; keep the session consistent.
+                    log::error!("TLS: write_tls failed: {e}");
+                    break;
+                }
             }
-            out
-        };
-        if let Some(lower) = self.lower() {
-            lower.write(&out);
+            let mut state = self.state.borrow_mut();
+            state.flushing = false;
+            let queued = std::mem::take(&mut state.reentrant);
+            if !queued.is_empty() {
+                if let Err(e) = tls.writer().write_all(&queued) {
+                    log::error!("TLS: rustls refused plaintext: {e}");
+                }
+            }
+            if std::mem::take(&mut state.close_notify_deferred) {
+                tls.send_close_notify();
+            }
+            let again = tls.wants_write();
+            state.tls = Some(tls);
+            if !again {
+                return;
+            }
         }
-        out.clear();
-        self.state.borrow_mut().out_buffer = out;
     }
 
     /// The user's protocol wrote `data`.
@@ -168,17 +205,22 @@ impl Shared {
                 );
                 return;
             }
-            let handshake_done = state.handshake_done;
+            if !state.is_tls() {
+                drop(state);
+                if let Some(lower) = self.lower() {
+                    lower.write(data);
+                }
+                return;
+            }
+            if !state.handshake_done {
+                state.pending.extend_from_slice(data);
+                return;
+            }
             match state.tls.as_mut() {
                 None => {
-                    drop(state);
-                    if let Some(lower) = self.lower() {
-                        lower.write(data);
-                    }
-                    return;
-                }
-                Some(_) if !handshake_done => {
-                    state.pending.extend_from_slice(data);
+                    // Flushing (a producer wrote from inside the lower
+                    // transport's write): encrypted when the flush ends.
+                    state.reentrant.extend_from_slice(data);
                     return;
                 }
                 Some(tls) => {
@@ -193,7 +235,7 @@ impl Shared {
 
     /// Ciphertext arrived from the lower transport.
     fn data_received(self: &Rc<Self>, data: &[u8]) {
-        let plaintext_mode = self.state.borrow().tls.is_none();
+        let plaintext_mode = !self.state.borrow().is_tls();
         if plaintext_mode {
             if let Some(app) = self.app() {
                 app.borrow_mut().data_received(data);
@@ -207,18 +249,21 @@ impl Shared {
     /// plaintext to the user's protocol, then acts on a close_notify or an
     /// error.
     fn process_incoming(self: &Rc<Self>, data: &[u8]) {
-        let (mut plaintext, event, handshake_finished) = self.decrypt(data);
+        let (plaintext, filled, event, handshake_finished) = self.decrypt(data);
         self.flush_out();
         if handshake_finished {
             self.after_handshake();
         }
-        if !plaintext.is_empty() {
+        if filled > 0 {
             if let Some(app) = self.app() {
-                app.borrow_mut().data_received(&plaintext);
+                app.borrow_mut().data_received(&plaintext[..filled]);
             }
         }
-        plaintext.clear();
-        self.state.borrow_mut().plain_buffer = plaintext;
+        // Kept for the next read unless a burst made it large: an idle
+        // connection should not hold a big buffer.
+        if plaintext.len() <= KEPT_PLAINTEXT_BUFFER {
+            self.state.borrow_mut().plain_buffer = plaintext;
+        }
         match event {
             Event::None => {}
             Event::PeerClosed => self.peer_closed(),
@@ -227,18 +272,22 @@ impl Shared {
     }
 
     /// Runs rustls over the buffered ciphertext, then `data`: the
-    /// plaintext it yields, what else happened, and whether the handshake
-    /// finished just now. What rustls does not take yet stays buffered.
-    fn decrypt(&self, data: &[u8]) -> (Vec<u8>, Event, bool) {
+    /// plaintext buffer and how much of it was filled, what else happened,
+    /// and whether the handshake finished just now. What rustls does not
+    /// take yet stays buffered.
+    fn decrypt(&self, data: &[u8]) -> (Vec<u8>, usize, Event, bool) {
         let mut state = self.state.borrow_mut();
         let state = &mut *state;
+        // The buffer keeps its length between reads, so that it is zeroed
+        // only when it grows.
         let mut plaintext = std::mem::take(&mut state.plain_buffer);
+        let mut filled = 0;
         let mut handshake_finished = false;
         if state.failed || state.lost {
-            return (plaintext, Event::None, false);
+            return (plaintext, 0, Event::None, false);
         }
         let Some(tls) = state.tls.as_mut() else {
-            return (plaintext, Event::None, false);
+            return (plaintext, 0, Event::None, false);
         };
         // Ciphertext comes from the buffer if it holds any, else straight
         // from `data` (no copy in the common case).
@@ -282,11 +331,17 @@ impl Shared {
             // received-plaintext buffer below its limit for read_tls).
             let ready = io_state.plaintext_bytes_to_read();
             if ready > 0 {
-                let start = plaintext.len();
-                plaintext.resize(start + ready, 0);
-                if let Err(e) = tls.reader().read_exact(&mut plaintext[start..]) {
-                    log::error!("TLS: rustls announced {ready} plaintext bytes it lacks: {e}");
-                    plaintext.truncate(start);
+                if plaintext.len() < filled + ready {
+                    plaintext.resize(filled + ready, 0);
+                }
+                match tls
+                    .reader()
+                    .read_exact(&mut plaintext[filled..filled + ready])
+                {
+                    Ok(()) => filled += ready,
+                    Err(e) => {
+                        log::error!("TLS: rustls announced {ready} plaintext bytes it lacks: {e}")
+                    }
                 }
             }
             if io_state.peer_has_closed() && !state.peer_closed {
@@ -303,7 +358,7 @@ impl Shared {
         } else {
             state.incoming.extend_from_slice(&data[consumed..]);
         }
-        (plaintext, event, handshake_finished)
+        (plaintext, filled, event, handshake_finished)
     }
 
     /// The handshake finished: a close or half-close asked for while it ran
@@ -360,8 +415,11 @@ impl Shared {
             state.write_shut_requested = false;
             if !state.close_notify_sent && !state.failed {
                 state.close_notify_sent = true;
-                if let Some(tls) = state.tls.as_mut() {
-                    tls.send_close_notify();
+                let state = &mut *state;
+                match state.tls.as_mut() {
+                    Some(tls) => tls.send_close_notify(),
+                    None if state.flushing => state.close_notify_deferred = true,
+                    None => {}
                 }
             }
         }
@@ -397,7 +455,7 @@ impl Shared {
         let reason = {
             let mut state = self.state.borrow_mut();
             state.lost = true;
-            let truncated = state.tls.is_some()
+            let truncated = state.is_tls()
                 && !state.peer_closed
                 && !state.close_notify_sent
                 && !state.disconnecting
@@ -415,6 +473,26 @@ impl Shared {
         if let Some(app) = app {
             app.borrow_mut().connection_lost(reason);
         }
+    }
+}
+
+/// `io::Write` into a transport: how `write_tls` hands records over.
+struct LowerWriter<'a>(&'a dyn Transport);
+
+impl Write for LowerWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf);
+        Ok(buf.len())
+    }
+
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        let chunks: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
+        self.0.write_sequence(&chunks);
+        Ok(chunks.iter().map(|c| c.len()).sum())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -517,7 +595,7 @@ impl HalfCloseableProtocol for TlsProtocol {
     fn read_connection_lost(&mut self) {
         let (plaintext_mode, clean) = {
             let state = self.shared.state.borrow();
-            (state.tls.is_none(), state.peer_closed || state.failed)
+            (!state.is_tls(), state.peer_closed || state.failed)
         };
         if plaintext_mode {
             let app = self.shared.app();
@@ -553,7 +631,7 @@ impl fmt::Debug for TlsProtocol {
         let state = self.shared.state.try_borrow();
         let mut d = f.debug_struct("TlsProtocol");
         if let Ok(state) = state {
-            d.field("tls", &state.tls.is_some())
+            d.field("tls", &state.is_tls())
                 .field("handshake_done", &state.handshake_done)
                 .field("disconnecting", &state.disconnecting);
         }

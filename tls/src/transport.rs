@@ -126,7 +126,7 @@ impl Transport for TlsLayerTransport {
                 return;
             }
             state.disconnecting = true;
-            if state.tls.is_none() {
+            if !state.is_tls() {
                 Some(false)
             } else if !state.handshake_done && state.pending.is_empty() {
                 None
@@ -154,7 +154,7 @@ impl Transport for TlsLayerTransport {
     fn lose_write_connection(&self) {
         let action = {
             let mut state = self.shared.state.borrow_mut();
-            if state.tls.is_none() {
+            if !state.is_tls() {
                 Some(false)
             } else if !state.handshake_done {
                 state.write_shut_requested = true;
@@ -189,7 +189,7 @@ impl Transport for TlsLayerTransport {
     }
 
     fn as_tls(&self) -> Option<&dyn TlsTransport> {
-        if self.shared.state.borrow().tls.is_some() {
+        if self.shared.state.borrow().is_tls() {
             Some(self)
         } else {
             None
@@ -248,7 +248,7 @@ impl StartTlsTransport for TlsLayerTransport {
             })?;
         {
             let mut state = self.shared.state.borrow_mut();
-            if state.tls.is_some() {
+            if state.is_tls() {
                 return Err(StartTlsError::AlreadyStarted);
             }
             if state.disconnecting || state.lost {

@@ -227,3 +227,45 @@ fn non_streaming_producer_after_connection_lost() {
         .unwrap();
     assert!(*producer.0.borrow());
 }
+
+/// A producer paused from inside the lower transport's `write` (while the
+/// layer hands it records) may call back into the TLS transport: its
+/// writes are encrypted after the records being handed over, in order.
+#[test]
+fn producer_writes_while_being_paused() {
+    struct Noisy {
+        transport: RefCell<Option<TransportRef>>,
+        paused: Cell<u32>,
+    }
+    impl Producer for Noisy {
+        fn stop_producing(&self) {}
+    }
+    impl PushProducer for Noisy {
+        fn pause_producing(&self) {
+            self.paused.set(self.paused.get() + 1);
+            let transport = self.transport.borrow().clone().unwrap();
+            assert!(!transport.is_disconnecting());
+            assert!(transport.as_tls().is_some());
+            transport.write(b"<paused>");
+        }
+        fn resume_producing(&self) {}
+    }
+    let (pair, client) = handshaken();
+    let producer = Rc::new(Noisy {
+        transport: RefCell::new(Some(client.clone())),
+        paused: Cell::new(0),
+    });
+    client
+        .register_producer(ProducerRef::Push(producer.clone()))
+        .unwrap();
+    server_transport(&pair).pause_producing();
+    client.write(&vec![b'x'; 1 << 20]);
+    server_transport(&pair).resume_producing();
+    pair.pump.flush();
+    *producer.transport.borrow_mut() = None;
+    assert_eq!(producer.paused.get(), 1);
+    let data = pair.server.borrow().data.clone();
+    assert_eq!(data.len(), (1 << 20) + 8);
+    assert!(data.ends_with(b"<paused>"));
+    assert!(data[..1 << 20].iter().all(|&b| b == b'x'));
+}
