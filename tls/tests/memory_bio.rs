@@ -340,3 +340,56 @@ fn abort_connection() {
     assert!(reason.check::<ConnectionAborted>(), "{reason}");
     assert!(pair.server.borrow().closed);
 }
+
+/// Records the half-close events and answers once the peer is done.
+#[derive(Default)]
+struct HalfCloser {
+    transport: Option<TransportRef>,
+    received: Vec<u8>,
+    read_closed: bool,
+    reason: Option<torsion_reactor::Failure>,
+}
+
+impl Protocol for HalfCloser {
+    fn connection_made(&mut self, transport: TransportRef) {
+        self.transport = Some(transport);
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        self.received.extend_from_slice(data);
+    }
+    fn connection_lost(&mut self, reason: torsion_reactor::Failure) {
+        self.reason = Some(reason);
+    }
+    fn as_half_closeable(&mut self) -> Option<&mut dyn torsion_reactor::HalfCloseableProtocol> {
+        Some(self)
+    }
+}
+
+impl torsion_reactor::HalfCloseableProtocol for HalfCloser {
+    fn read_connection_lost(&mut self) {
+        self.read_closed = true;
+        let transport = self.transport.clone().unwrap();
+        transport.write(format!("got {} bytes", self.received.len()).as_bytes());
+        transport.lose_connection();
+    }
+}
+
+/// `lose_write_connection` sends close_notify: a half-closeable peer hears
+/// `read_connection_lost` and can still answer, which arrives before the
+/// clean close.
+#[test]
+fn half_close_is_close_notify() {
+    let pair = localhost_pair(AccumulatingProtocol::new(), HalfCloser::default());
+    pair.pump.flush();
+    let client = transport(&pair.client.borrow());
+    client.write(b"request");
+    client.lose_write_connection();
+    pair.pump.flush();
+    assert!(pair.server.borrow().read_closed);
+    assert_eq!(pair.server.borrow().received, b"request");
+    assert_eq!(pair.client.borrow().data, b"got 7 bytes");
+    let client_reason = reason(&pair.client);
+    assert!(client_reason.check::<ConnectionDone>(), "{client_reason}");
+    let server_reason = pair.server.borrow().reason.clone().expect("closed");
+    assert!(server_reason.check::<ConnectionDone>(), "{server_reason}");
+}
