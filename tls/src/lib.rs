@@ -84,16 +84,17 @@ mod error;
 mod factory;
 mod layer;
 mod options;
+mod protocol;
 mod strings;
 mod transport;
 
 pub use endpoints::{TlsClientEndpoint, TlsServerEndpoint};
 pub use error::{TlsConfigError, TlsError, TlsErrorKind};
 pub use factory::{start_tls, TlsFactory};
-pub use layer::TlsProtocol;
 pub use options::{
     crypto_provider, load_certificates, load_private_key, ClientTlsOptions, ServerTlsOptions,
     TlsContext,
 };
+pub use protocol::TlsProtocol;
 pub use rustls;
 pub use strings::register_tls_endpoints;
