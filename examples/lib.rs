@@ -24,11 +24,15 @@ mod chat;
 mod chat_limits;
 #[path = "soak/mod.rs"]
 pub mod soak;
+mod tls_support;
 mod udp;
 
 pub use backpressure::{write_within, PauseReading};
 pub use chat::{ChatFactory, Chatter, Room, SLOW_MEMBER_LIMIT};
 pub use chat_limits::ChatLimits;
+pub use tls_support::{
+    clean_close, port_argument, serve_until_stopped, SelfSigned, StartTlsClient, StartTlsServer,
+};
 pub use udp::UdpEcho;
 
 use std::cell::RefCell;

@@ -23,13 +23,14 @@ options:
   --scenarios LIST   comma-separated, from: pingpong1, pingpong1-same-cpu,
                      pingpong1-two-cpus, pingpong50, stream, churn, idle,
                      pingpong50-per-core, pingpong50-per-core-one-cpu,
-                     stream-per-core, udp-pingpong1, udp-pingpong50
-                     (default: all)
+                     stream-per-core, udp-pingpong1, udp-pingpong50,
+                     tls-stream (default: all)
   --servers LIST     comma-separated, from: torsion, mio, tokio,
                      torsion-per-core, mio-per-core (default: the first
                      three); the *-per-core scenarios always run torsion,
                      torsion-per-core, mio and mio-per-core; the udp-*
-                     ones accept only the first three
+                     ones accept only the first three; tls-stream
+                     always runs torsion-tls and tokio-rustls
   --idle-conns N     connections held by the idle scenario (default 10000)
   --pin              server on CPU 0, load generator on CPU 1 (scenarios that
                      pin themselves keep their own CPUs)

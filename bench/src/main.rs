@@ -22,6 +22,7 @@ mod load;
 mod procfs;
 mod report;
 mod server;
+mod tls;
 
 use std::io;
 use std::process::ExitCode;

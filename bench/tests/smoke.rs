@@ -74,3 +74,14 @@ fn the_per_core_scenarios_run_their_four_servers() {
         );
     }
 }
+
+#[test]
+fn the_tls_stream_scenario_runs_both_tls_servers() {
+    let stdout = short_run(&["--scenarios", "tls-stream"]);
+    for server in ["torsion-tls", "tokio-rustls"] {
+        assert!(
+            stdout.contains(&format!("| tls-stream | {server} |")),
+            "no tls-stream row for {server}:\n{stdout}"
+        );
+    }
+}

@@ -11,6 +11,7 @@
 pub mod endpoint;
 pub mod lines;
 pub mod strings;
+pub mod tls;
 
 use std::rc::Rc;
 

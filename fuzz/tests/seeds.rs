@@ -66,3 +66,12 @@ fn int32_string_receiver() {
 fn netstring_receiver() {
     replay("netstring_receiver", strings::check_netstring);
 }
+
+#[test]
+fn tls_server() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("seeds/tls_server");
+    for entry in fs::read_dir(dir).into_iter().flatten() {
+        let bytes = fs::read(entry.unwrap().path()).unwrap();
+        torsion_fuzz::tls::check_tls_server(&bytes);
+    }
+}

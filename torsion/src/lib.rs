@@ -141,8 +141,8 @@
 //!
 //! * `tls`: TLS over any transport on rustls (Twisted's
 //!   `twisted.internet.ssl` and `protocols.tls`), re-exported as
-//!   `torsion::tls`. It lands with the TLS crate (`torsion-tls`); until
-//!   then the feature is reserved and not declared.
+//!   `torsion::tls` (the `torsion-tls` crate: `TlsFactory`, `start_tls`,
+//!   TLS endpoints and the `ssl:`/`tls:` description strings).
 //!
 //! Everything else (the reactor with TCP and UNIX sockets, endpoints,
 //! services, framing protocols) is always on, and new reactor
@@ -177,9 +177,13 @@ pub mod protocols {
     pub use torsion_protocols::*;
 }
 
-// TLS lands here, behind the `tls` feature:
-// #[cfg(feature = "tls")]
-// pub mod tls { pub use torsion_tls::*; }
+/// TLS over any transport, on rustls (Twisted's `twisted.internet.ssl` and
+/// `twisted.protocols.tls`): everything in `torsion-tls`. Behind the `tls`
+/// feature.
+#[cfg(feature = "tls")]
+pub mod tls {
+    pub use torsion_tls::*;
+}
 
 /// The traits a program calls methods through, and the types it names all
 /// the time, in one glob import: `torsion_application`'s prelude (the

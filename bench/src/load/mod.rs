@@ -5,6 +5,7 @@ mod idle;
 mod pingpong;
 mod stream;
 mod udp_pingpong;
+mod tls_stream;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -41,6 +42,9 @@ pub(crate) enum Scenario {
     UdpPingPong1,
     /// The same with 50 UDP peers at once.
     UdpPingPong50,
+    /// The stream load over TLS: Torsion's TLS layer against
+    /// tokio-rustls.
+    TlsStream,
 }
 
 /// What a scenario's rate counts.
@@ -53,7 +57,7 @@ pub(crate) enum Unit {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 12] = [
+    pub(crate) const ALL: [Scenario; 13] = [
         Scenario::PingPong1,
         Scenario::PingPong1Same,
         Scenario::PingPong1Split,
@@ -66,6 +70,7 @@ impl Scenario {
         Scenario::StreamPerCore,
         Scenario::UdpPingPong1,
         Scenario::UdpPingPong50,
+        Scenario::TlsStream,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -82,6 +87,7 @@ impl Scenario {
             Scenario::StreamPerCore => "stream-per-core",
             Scenario::UdpPingPong1 => "udp-pingpong1",
             Scenario::UdpPingPong50 => "udp-pingpong50",
+            Scenario::TlsStream => "tls-stream",
         }
     }
 
@@ -125,13 +131,14 @@ impl Scenario {
                 ServerKind::Mio,
                 ServerKind::MioPerCore,
             ],
+            Scenario::TlsStream => vec![ServerKind::TorsionTls, ServerKind::TokioTls],
             _ => chosen.to_vec(),
         }
     }
 
     pub(crate) fn unit(self) -> Unit {
         match self {
-            Scenario::Stream | Scenario::StreamPerCore => Unit::Bytes,
+            Scenario::Stream | Scenario::StreamPerCore | Scenario::TlsStream => Unit::Bytes,
             _ => Unit::Ops,
         }
     }
@@ -193,6 +200,15 @@ impl Scenario {
                 polls, more threads, the kernel spreading connections over SO_REUSEPORT \
                 sockets) from what an oversubscribed machine costs; it does not show scaling."
                 .to_string(),
+            Scenario::TlsStream => format!(
+                "the stream load over TLS 1.3 ({}, rustls with the ring provider, one \
+                 self-signed certificate): 4 connections, 16 KiB chunks, up to 256 KiB in \
+                 flight each, every byte checked after decryption. Torsion's TlsFactory \
+                 around the echo protocol against tokio-rustls on tokio's current-thread \
+                 runtime, both on the same rustls ServerConfig; the load generator \
+                 (rustls client) offers only that suite.",
+                crate::tls::CIPHER_SUITE
+            ),
             Scenario::StreamPerCore => "the stream load (4 connections, every byte checked) \
                 against one thread and two, unpinned: bulk transfer, where the cost is per \
                 byte rather than per wakeup, split over two reactors (`run_per_core`) or two \
@@ -272,6 +288,7 @@ pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> i
             pingpong::run(addr, pid, 50, config)
         }
         Scenario::Stream | Scenario::StreamPerCore => stream::run(addr, pid, 4, config),
+        Scenario::TlsStream => tls_stream::run(addr, pid, 4, config),
         Scenario::Churn => churn::run(addr, pid, 4, config),
         Scenario::Idle => idle::run(addr, pid, config),
         Scenario::UdpPingPong1 => udp_pingpong::run(addr, pid, 1, config),

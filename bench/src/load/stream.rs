@@ -9,12 +9,12 @@ use mio::{Events, Interest, Poll, Token};
 
 use super::{Config, Outcome};
 
-const CHUNK: usize = 16 * 1024;
+pub(super) const CHUNK: usize = 16 * 1024;
 /// Bytes sent but not yet echoed, per connection.
-const IN_FLIGHT: u64 = 256 * 1024;
-const READ_BUFFER: usize = 64 * 1024;
+pub(super) const IN_FLIGHT: u64 = 256 * 1024;
+pub(super) const READ_BUFFER: usize = 64 * 1024;
 /// The pattern's period: prime, so it never lines up with chunk sizes.
-const PERIOD: u64 = 251;
+pub(super) const PERIOD: u64 = 251;
 
 struct Flow {
     stream: TcpStream,
@@ -25,7 +25,7 @@ struct Flow {
 }
 
 /// Byte `k` of a stream shifted by `shift` is `pattern[(k + shift) % PERIOD]`.
-fn pattern() -> Vec<u8> {
+pub(super) fn pattern() -> Vec<u8> {
     (0..PERIOD as usize + READ_BUFFER.max(CHUNK))
         .map(|i| (i as u64 % PERIOD) as u8)
         .collect()

@@ -138,7 +138,7 @@ impl Summary {
                         (0..options.rounds)
                             .filter_map(|round| {
                                 let a = f(sample(round, scenario, server)?)?;
-                                let b = f(sample(round, scenario, base)?)?;
+                                let b = f(sample(round, scenario, base.baseline_for(server))?)?;
                                 (b > 0.0).then(|| a / b)
                             })
                             .collect(),
@@ -232,6 +232,20 @@ impl Summary {
                 shown: extra.map_or("n/a".to_string(), |e| format!("{e:+.0} B")),
                 holds: extra.is_some_and(|e| e <= 1024.0),
             });
+        }
+        if let Some(row) = self.row(Scenario::TlsStream, ServerKind::TorsionTls) {
+            bars.push(Bar::at_least(
+                Scenario::TlsStream,
+                "rate vs tokio-rustls",
+                row.rate_vs[1],
+                1.0,
+            ));
+            bars.push(Bar::at_least(
+                Scenario::TlsStream,
+                "MiB/CPU-s vs tokio-rustls",
+                row.efficiency_vs[1],
+                1.0,
+            ));
         }
         for scenario in Scenario::ALL.into_iter().filter(|s| s.is_per_core()) {
             if let Some(row) = self.row(scenario, ServerKind::TorsionPerCore) {

@@ -5,6 +5,7 @@
 //! memory can be read from `/proc/<pid>` without the load generator's.
 
 mod mio_loop;
+mod tls;
 mod tokio_rt;
 mod torsion;
 mod udp;
@@ -31,6 +32,10 @@ pub(crate) enum ServerKind {
     /// The mio loop on [`PER_CORE_REACTORS`] threads, one `SO_REUSEPORT`
     /// socket each: the control for `TorsionPerCore`.
     MioPerCore,
+    /// Torsion's echo protocol under `torsion_tls::TlsFactory`.
+    TorsionTls,
+    /// tokio-rustls on tokio's current-thread runtime: the TLS baseline.
+    TokioTls,
 }
 
 /// How many reactors (threads) the per-core servers run.
@@ -42,12 +47,14 @@ impl ServerKind {
         [ServerKind::Torsion, ServerKind::Mio, ServerKind::Tokio];
 
     /// Every server `--servers` and `serve` accept.
-    const ANY: [ServerKind; 5] = [
+    const ANY: [ServerKind; 7] = [
         ServerKind::Torsion,
         ServerKind::Mio,
         ServerKind::Tokio,
         ServerKind::TorsionPerCore,
         ServerKind::MioPerCore,
+        ServerKind::TorsionTls,
+        ServerKind::TokioTls,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -57,6 +64,8 @@ impl ServerKind {
             ServerKind::Tokio => "tokio",
             ServerKind::TorsionPerCore => "torsion-per-core",
             ServerKind::MioPerCore => "mio-per-core",
+            ServerKind::TorsionTls => "torsion-tls",
+            ServerKind::TokioTls => "tokio-rustls",
         }
     }
 
@@ -75,6 +84,20 @@ impl ServerKind {
         match self {
             ServerKind::TorsionPerCore | ServerKind::MioPerCore => PER_CORE_REACTORS,
             _ => 1,
+        }
+    }
+
+    /// Whether it serves TLS.
+    pub(crate) fn is_tls(self) -> bool {
+        matches!(self, ServerKind::TorsionTls | ServerKind::TokioTls)
+    }
+
+    /// The server a ratio "over `self`" compares `server` with: tokio's
+    /// TLS server for a TLS one, else `self`.
+    pub(crate) fn baseline_for(self, server: ServerKind) -> ServerKind {
+        match self {
+            ServerKind::Tokio if server.is_tls() => ServerKind::TokioTls,
+            other => other,
         }
     }
 
@@ -101,6 +124,8 @@ pub(crate) fn serve(kind: ServerKind, port: u16, cpu: Option<usize>, udp: bool) 
         ServerKind::Tokio => tokio_rt::serve(port),
         ServerKind::TorsionPerCore => torsion::serve_per_core(port, PER_CORE_REACTORS),
         ServerKind::MioPerCore => mio_loop::serve_per_core(port, PER_CORE_REACTORS),
+        ServerKind::TorsionTls => tls::serve_torsion(port),
+        ServerKind::TokioTls => tls::serve_tokio(port),
     }
 }
 
@@ -133,6 +158,9 @@ impl ServerProcess {
         }
         if udp {
             command.arg("udp");
+        }
+        if kind.is_tls() {
+            crate::tls::pass_to(&mut command)?;
         }
         let mut child = command
             .stdin(Stdio::null())

@@ -10,8 +10,9 @@ use torsion_reactor::{
     TransportRef,
 };
 
+/// The echo protocol (also under TLS in the tls-stream scenario).
 #[derive(Default)]
-struct Echo {
+pub(super) struct Echo {
     transport: Option<TransportRef>,
 }
 

@@ -9,6 +9,7 @@ mod protocol;
 mod tcp;
 mod threads;
 mod time;
+mod tls;
 mod transport;
 mod udp;
 mod unix;
@@ -26,6 +27,7 @@ pub use tcp::{
 };
 pub use threads::ReactorFromThreads;
 pub use time::{ReactorTime, ReactorTimeExt};
+pub use tls::{StartTlsError, StartTlsTransport, TlsTransport};
 pub use transport::{TcpTransport, Transport, TransportRef, UnixTransport};
 pub use udp::{
     DatagramProtocol, DatagramProtocolRef, MulticastInterface, MulticastTransport, ReactorUdp,

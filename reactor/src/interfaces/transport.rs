@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
 
-use crate::interfaces::{Consumer, PushProducer};
+use crate::interfaces::{Consumer, PushProducer, StartTlsTransport, TlsTransport};
 use crate::Address;
 
 /// A transport as protocols hold it.
@@ -90,6 +90,18 @@ pub trait Transport: Consumer + PushProducer {
 
     /// The UNIX-socket extras, when this is a UNIX transport.
     fn as_unix(&self) -> Option<&dyn UnixTransport> {
+        None
+    }
+
+    /// The TLS session's details, when this transport is TLS (Twisted's
+    /// `ISSLTransport.providedBy`).
+    fn as_tls(&self) -> Option<&dyn TlsTransport> {
+        None
+    }
+
+    /// The STARTTLS capability, when this connection can switch to TLS in
+    /// place (Twisted's `ITLSTransport.providedBy`).
+    fn as_start_tls(&self) -> Option<&dyn StartTlsTransport> {
         None
     }
 }
