@@ -82,6 +82,7 @@ mod iosim;
 mod log_capture;
 mod memory_reactor;
 mod protocols;
+pub mod sim;
 mod string_transport;
 
 pub use assertions::*;

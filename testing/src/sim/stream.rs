@@ -1,0 +1,674 @@
+//! [`SimStream`]: one end of a simulated TCP (or UNIX) connection, its
+//! state kept in the reactor's `TransportCore`, its bytes carried as
+//! timed segments over the simulated link.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use torsion_reactor::error::{ConnectionDone, ConnectionLost, ProducerError};
+use torsion_reactor::{
+    Address, CloseReason, Consumer, DelayedCall, Effects, Failure, Producer, ProducerCall,
+    ProducerRef, ProtocolRef, PushProducer, ReactorTime, TcpTransport, Transport, TransportCore,
+    TransportRef, WriteSide,
+};
+
+use super::network::{Block, Net};
+
+/// What travels on the wire, in order.
+#[derive(Debug)]
+pub(crate) enum Segment {
+    Data(Vec<u8>),
+    Fin,
+    Rst,
+}
+
+/// The sending direction of one end: segments on the wire and when each
+/// arrives.
+#[derive(Default)]
+struct Pipe {
+    in_flight: VecDeque<(Duration, Segment)>,
+    free_at: Duration,
+    last_arrival: Duration,
+    delivery: Option<DelayedCall>,
+    stalled_since: Option<Duration>,
+    fin_sent: bool,
+}
+
+struct State {
+    core: TransportCore,
+    pipe: Pipe,
+    inbox: Vec<u8>,
+    pending_fin: bool,
+    transmit_scheduled: bool,
+    no_delay: bool,
+    keep_alive: bool,
+}
+
+/// Told when the connection ends (a connector's `client_connection_lost`).
+pub(crate) type OnClose = Box<dyn FnOnce(Failure)>;
+
+/// One end of a simulated stream connection.
+pub(crate) struct SimStream {
+    pub(crate) id: u64,
+    me: Weak<SimStream>,
+    net: Weak<Net>,
+    pub(crate) host: usize,
+    pub(crate) peer_host: usize,
+    local: Address,
+    remote: Address,
+    unix: bool,
+    protocol: RefCell<Option<ProtocolRef>>,
+    peer: RefCell<Weak<SimStream>>,
+    state: RefCell<State>,
+    on_close: RefCell<Option<OnClose>>,
+}
+
+pub(crate) struct Ends {
+    pub(crate) host: usize,
+    pub(crate) peer_host: usize,
+    pub(crate) local: Address,
+    pub(crate) remote: Address,
+    pub(crate) unix: bool,
+}
+
+impl SimStream {
+    pub(crate) fn new(net: &Rc<Net>, ends: Ends, first_arrival: Duration) -> Rc<SimStream> {
+        let id = net.next_stream.get();
+        net.next_stream.set(id + 1);
+        let stream = Rc::new_cyclic(|me| SimStream {
+            id,
+            me: me.clone(),
+            net: Rc::downgrade(net),
+            host: ends.host,
+            peer_host: ends.peer_host,
+            local: ends.local,
+            remote: ends.remote,
+            unix: ends.unix,
+            protocol: RefCell::new(None),
+            peer: RefCell::new(Weak::new()),
+            state: RefCell::new(State {
+                core: TransportCore::new(),
+                pipe: Pipe {
+                    free_at: first_arrival,
+                    last_arrival: first_arrival,
+                    ..Pipe::default()
+                },
+                inbox: Vec::new(),
+                pending_fin: false,
+                transmit_scheduled: false,
+                no_delay: false,
+                keep_alive: false,
+            }),
+            on_close: RefCell::new(None),
+        });
+        net.register_stream(&stream);
+        stream
+    }
+
+    pub(crate) fn link(&self, peer: &Rc<SimStream>) {
+        *self.peer.borrow_mut() = Rc::downgrade(peer);
+    }
+
+    pub(crate) fn set_on_close(&self, on_close: OnClose) {
+        *self.on_close.borrow_mut() = Some(on_close);
+    }
+
+    pub(crate) fn peer_address(&self) -> Address {
+        self.remote.clone()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state.borrow().core.is_closed()
+    }
+
+    fn label(&self, net: &Net) -> String {
+        format!(
+            "conn#{} {}->{}",
+            self.id,
+            net.host_name(self.host),
+            net.host_name(self.peer_host)
+        )
+    }
+
+    /// Hands the protocol its transport (`make_connection`).
+    pub(crate) fn start(self: &Rc<Self>, protocol: ProtocolRef) {
+        *self.protocol.borrow_mut() = Some(protocol.clone());
+        let transport: TransportRef = self.clone();
+        protocol.borrow_mut().make_connection(transport);
+    }
+
+    // ---- sending -------------------------------------------------------
+
+    fn schedule_transmit(&self) {
+        let Some(net) = self.net.upgrade() else {
+            return;
+        };
+        {
+            let mut state = self.state.borrow_mut();
+            if state.transmit_scheduled {
+                return;
+            }
+            state.transmit_scheduled = true;
+        }
+        let me = self.me.upgrade().expect("a stream is alive when used");
+        net.later(Duration::ZERO, move |_| me.transmit());
+    }
+
+    /// Moves what the user wrote onto the wire, if the link carries it,
+    /// and performs what the core asks once its buffer emptied.
+    fn transmit(self: &Rc<Self>) {
+        let Some(net) = self.net.upgrade() else {
+            return;
+        };
+        let (moved, effects) = {
+            let mut state = self.state.borrow_mut();
+            state.transmit_scheduled = false;
+            if state.core.is_closed() {
+                return;
+            }
+            if let Some(block) = net.blocked(self.host, self.peer_host) {
+                let waiting = state.core.buffered() > 0;
+                drop(state);
+                if waiting && block == Block::Partition {
+                    self.stall(&net);
+                }
+                return;
+            }
+            let bytes = state.core.take_buffer();
+            let moved = !bytes.is_empty();
+            let pending_close =
+                state.core.is_disconnecting() || state.core.write_side() == WriteSide::Closing;
+            if !moved && !pending_close {
+                return;
+            }
+            if moved {
+                self.push_locked(&net, &mut state, Segment::Data(bytes));
+            }
+            (moved, state.core.flushed())
+        };
+        let _ = moved;
+        self.perform(&net, effects);
+    }
+
+    fn perform(self: &Rc<Self>, net: &Rc<Net>, effects: Effects) {
+        if let Some(call) = effects.producer {
+            call.perform();
+        }
+        if effects.shutdown_write {
+            let close = {
+                let mut state = self.state.borrow_mut();
+                state.pipe.fin_sent = true;
+                self.push_locked(net, &mut state, Segment::Fin);
+                state.core.write_shut().close
+            };
+            net.record(format!("{}: half-close (FIN)", self.label(net)));
+            let protocol = self.protocol.borrow().clone();
+            if let Some(protocol) = protocol {
+                if let Some(half) = protocol.borrow_mut().as_half_closeable() {
+                    half.write_connection_lost();
+                }
+            }
+            if close.is_some() {
+                self.close(Failure::new(ConnectionDone), Some(Segment::Fin));
+            }
+        }
+        if let Some(reason) = effects.close {
+            let segment = match reason {
+                CloseReason::Aborted => Segment::Rst,
+                _ => Segment::Fin,
+            };
+            self.close(reason.failure(), Some(segment));
+        }
+    }
+
+    /// Puts `segment` on the wire behind what is there, timed by the
+    /// link's bandwidth, latency and jitter.
+    fn push_locked(&self, net: &Net, state: &mut State, segment: Segment) {
+        let now = net.clock.now();
+        let link = net.link(self.host, self.peer_host);
+        let size = match &segment {
+            Segment::Data(bytes) => bytes.len() as u64,
+            _ => 0,
+        };
+        let sending = link.bandwidth.map_or(Duration::ZERO, |bandwidth| {
+            Duration::from_nanos(size.saturating_mul(1_000_000_000) / bandwidth)
+        });
+        let pipe = &mut state.pipe;
+        let departs = pipe.free_at.max(now) + sending;
+        pipe.free_at = departs;
+        let arrives = (departs + net.delay(self.host, self.peer_host)).max(pipe.last_arrival);
+        pipe.last_arrival = arrives;
+        pipe.in_flight.push_back((arrives, segment));
+        self.ensure_delivery(net, pipe);
+    }
+
+    fn ensure_delivery(&self, net: &Net, pipe: &mut Pipe) {
+        if pipe.delivery.as_ref().is_some_and(DelayedCall::active) {
+            return;
+        }
+        let Some((arrives, _)) = pipe.in_flight.front() else {
+            return;
+        };
+        let me = self.me.upgrade().expect("a stream is alive when used");
+        let delay = arrives.saturating_sub(net.clock.now());
+        pipe.delivery = Some(net.later(delay, move |net| me.deliver(net)));
+    }
+
+    /// Hands the peer every segment due, in order, unless the link is cut.
+    fn deliver(self: &Rc<Self>, net: &Rc<Net>) {
+        loop {
+            let segment = {
+                let mut state = self.state.borrow_mut();
+                state.pipe.delivery = None;
+                let now = net.clock.now();
+                match state.pipe.in_flight.front() {
+                    None => return,
+                    Some((arrives, _)) if *arrives > now => {
+                        self.ensure_delivery(net, &mut state.pipe);
+                        return;
+                    }
+                    Some(_) => {}
+                }
+                if let Some(block) = net.blocked(self.host, self.peer_host) {
+                    drop(state);
+                    if block == Block::Partition {
+                        self.stall(net);
+                    }
+                    return;
+                }
+                let (_, segment) = state.pipe.in_flight.pop_front().expect("checked");
+                if state.pipe.in_flight.is_empty() && state.core.buffered() == 0 {
+                    state.pipe.stalled_since = None;
+                }
+                segment
+            };
+            let peer = self.peer.borrow().upgrade();
+            if let Some(peer) = peer {
+                peer.receive(net, segment, self);
+            }
+        }
+    }
+
+    /// The peer is unreachable with data to send: start the TCP time-out.
+    fn stall(self: &Rc<Self>, net: &Rc<Net>) {
+        let since = {
+            let mut state = self.state.borrow_mut();
+            if state.pipe.stalled_since.is_some() || state.core.is_closed() {
+                return;
+            }
+            let now = net.clock.now();
+            state.pipe.stalled_since = Some(now);
+            now
+        };
+        let me = self.clone();
+        let timeout = net.tcp_timeout.get();
+        net.later(timeout, move |net| {
+            let still = me.state.borrow().pipe.stalled_since == Some(since);
+            if still && !me.is_closed() {
+                net.record(format!(
+                    "{}: retransmission time-out after {:?}",
+                    me.label(net),
+                    timeout
+                ));
+                let error = io::Error::new(io::ErrorKind::TimedOut, "connection timed out");
+                me.close(Failure::new(ConnectionLost::from_io(error)), None);
+            }
+        });
+    }
+
+    /// The link is back: what waited is retransmitted.
+    pub(crate) fn kick(self: &Rc<Self>) {
+        let Some(net) = self.net.upgrade() else {
+            return;
+        };
+        let waiting = {
+            let mut state = self.state.borrow_mut();
+            state.pipe.stalled_since = None;
+            let now = net.clock.now();
+            let mut floor = now;
+            let host = (self.host, self.peer_host);
+            for (arrives, _) in state.pipe.in_flight.iter_mut() {
+                if *arrives < now {
+                    floor = floor.max(now + net.delay(host.0, host.1));
+                    *arrives = floor;
+                } else {
+                    floor = floor.max(*arrives);
+                }
+            }
+            state.pipe.last_arrival = state.pipe.last_arrival.max(floor);
+            if let Some(call) = state.pipe.delivery.take() {
+                let _ = call.cancel();
+            }
+            let State { pipe, .. } = &mut *state;
+            self.ensure_delivery(&net, pipe);
+            state.core.buffered() > 0
+        };
+        if waiting {
+            self.schedule_transmit();
+        }
+    }
+
+    // ---- receiving -----------------------------------------------------
+
+    fn receive(self: &Rc<Self>, net: &Rc<Net>, segment: Segment, from: &Rc<SimStream>) {
+        if self.is_closed() {
+            if let Segment::Data(_) = segment {
+                // Data for a socket that is gone: the kernel resets.
+                net.record(format!("{}: data to a closed socket, RST", self.label(net)));
+                from.push_reset_back(net);
+            }
+            return;
+        }
+        match segment {
+            Segment::Data(bytes) => {
+                {
+                    let mut state = self.state.borrow_mut();
+                    if state.core.is_reading_paused() || !state.inbox.is_empty() {
+                        state.inbox.extend_from_slice(&bytes);
+                        return;
+                    }
+                }
+                self.data_received(&bytes);
+            }
+            Segment::Fin => {
+                {
+                    let mut state = self.state.borrow_mut();
+                    if state.core.is_reading_paused() || !state.inbox.is_empty() {
+                        state.pending_fin = true;
+                        return;
+                    }
+                }
+                self.fin_received(net);
+            }
+            Segment::Rst => {
+                net.record(format!("{}: reset by peer", self.label(net)));
+                let error = io::Error::new(io::ErrorKind::ConnectionReset, "connection reset");
+                self.close(Failure::new(ConnectionLost::from_io(error)), None);
+            }
+        }
+    }
+
+    /// A RST travels back from `self`'s peer, which is gone.
+    fn push_reset_back(&self, net: &Net) {
+        let peer = self.peer.borrow().upgrade();
+        if let Some(peer) = peer {
+            let mut state = peer.state.borrow_mut();
+            peer.push_locked(net, &mut state, Segment::Rst);
+        }
+    }
+
+    fn data_received(&self, bytes: &[u8]) {
+        let protocol = self.protocol.borrow().clone();
+        if let Some(protocol) = protocol {
+            protocol.borrow_mut().data_received(bytes);
+        }
+    }
+
+    fn fin_received(self: &Rc<Self>, net: &Rc<Net>) {
+        net.record(format!("{}: end of stream from peer", self.label(net)));
+        let shut = self.state.borrow_mut().core.eof_received();
+        let protocol = self.protocol.borrow().clone();
+        let Some(protocol) = protocol else {
+            return;
+        };
+        let half = {
+            let mut protocol = protocol.borrow_mut();
+            match protocol.as_half_closeable() {
+                Some(half) => {
+                    half.read_connection_lost();
+                    true
+                }
+                None => false,
+            }
+        };
+        if !half || shut {
+            self.close(Failure::new(ConnectionDone), Some(Segment::Fin));
+        }
+    }
+
+    /// Delivers what arrived while reading was paused.
+    fn drain_inbox(self: &Rc<Self>, net: &Rc<Net>) {
+        let (bytes, fin) = {
+            let mut state = self.state.borrow_mut();
+            if state.core.is_reading_paused() || state.core.is_closed() {
+                return;
+            }
+            let fin = std::mem::take(&mut state.pending_fin);
+            (std::mem::take(&mut state.inbox), fin)
+        };
+        if !bytes.is_empty() {
+            self.data_received(&bytes);
+        }
+        if fin && !self.is_closed() {
+            self.fin_received(net);
+        }
+    }
+
+    // ---- closing -------------------------------------------------------
+
+    /// Closes this end: `send` goes to the peer (FIN after what is on the
+    /// wire, or RST); the producer is stopped; the protocol is told.
+    pub(crate) fn close(&self, reason: Failure, send: Option<Segment>) {
+        let Some(net) = self.net.upgrade() else {
+            return;
+        };
+        let producer = {
+            let mut guard = self.state.borrow_mut();
+            let state = &mut *guard;
+            let Some(closing) = state.core.close() else {
+                return;
+            };
+            state.core.discard_buffer();
+            state.inbox.clear();
+            state.pipe.stalled_since = None;
+            match send {
+                Some(Segment::Fin) if state.pipe.fin_sent => {}
+                Some(segment) => {
+                    state.pipe.fin_sent = true;
+                    self.push_locked(&net, state, segment);
+                }
+                None => {}
+            }
+            closing.producer
+        };
+        net.record(format!(
+            "{}: closed: {}",
+            self.label(&net),
+            reason.error_message()
+        ));
+        if let Some(producer) = producer {
+            producer.stop_producing();
+        }
+        let protocol = self.protocol.borrow_mut().take();
+        if let Some(protocol) = protocol {
+            protocol.borrow_mut().connection_lost(reason.clone());
+        }
+        let on_close = self.on_close.borrow_mut().take();
+        if let Some(on_close) = on_close {
+            on_close(reason);
+        }
+    }
+
+    /// The host crashed: no callbacks (the process is gone); the kernel
+    /// resets the connection.
+    pub(crate) fn kill(&self) {
+        let Some(net) = self.net.upgrade() else {
+            return;
+        };
+        {
+            let mut guard = self.state.borrow_mut();
+            let state = &mut *guard;
+            if state.core.close().is_none() {
+                return;
+            }
+            state.core.discard_buffer();
+            state.inbox.clear();
+            state.pipe.stalled_since = None;
+            self.push_locked(&net, state, Segment::Rst);
+        }
+        // Dropped outside the borrow: the protocol's drop may run code.
+        let protocol = self.protocol.borrow_mut().take();
+        let on_close = self.on_close.borrow_mut().take();
+        drop((protocol, on_close));
+    }
+
+    fn close_soon(&self, reason: CloseReason) {
+        let Some(net) = self.net.upgrade() else {
+            return;
+        };
+        let me = self.me.upgrade().expect("a stream is alive when used");
+        net.later(Duration::ZERO, move |net| {
+            me.perform(
+                net,
+                Effects {
+                    close: Some(reason),
+                    ..Effects::default()
+                },
+            )
+        });
+    }
+}
+
+impl Consumer for SimStream {
+    fn write(&self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let pause = {
+            let mut state = self.state.borrow_mut();
+            if !state.core.accepting_writes() {
+                return;
+            }
+            state.core.buffer(data).producer
+        };
+        if let Some(call) = pause {
+            call.perform();
+        }
+        self.schedule_transmit();
+    }
+
+    fn register_producer(&self, producer: ProducerRef) -> Result<(), ProducerError> {
+        let call = self.state.borrow_mut().core.register_producer(producer)?;
+        if let Some(call) = call {
+            call.perform();
+        }
+        Ok(())
+    }
+
+    fn unregister_producer(&self) -> Result<(), ProducerError> {
+        self.state.borrow_mut().core.unregister_producer()?;
+        // A lose_connection waiting for the producer finishes now.
+        self.schedule_transmit();
+        Ok(())
+    }
+}
+
+impl Producer for SimStream {
+    fn stop_producing(&self) {
+        self.lose_connection();
+    }
+}
+
+impl PushProducer for SimStream {
+    fn pause_producing(&self) {
+        self.state.borrow_mut().core.set_reading_paused(true);
+    }
+
+    fn resume_producing(&self) {
+        self.state.borrow_mut().core.set_reading_paused(false);
+        if let (Some(net), Some(me)) = (self.net.upgrade(), self.me.upgrade()) {
+            net.later(Duration::ZERO, move |net| me.drain_inbox(net));
+        }
+    }
+}
+
+impl Transport for SimStream {
+    fn lose_connection(&self) {
+        let effects = self.state.borrow_mut().core.lose_connection();
+        match effects.close {
+            Some(reason) => self.close_soon(reason),
+            None => self.schedule_transmit(),
+        }
+    }
+
+    fn abort_connection(&self) {
+        let effects = self.state.borrow_mut().core.abort();
+        if let Some(reason) = effects.close {
+            self.close_soon(reason);
+        }
+    }
+
+    fn lose_write_connection(&self) {
+        let effects = self.state.borrow_mut().core.lose_write_connection();
+        if effects.shutdown_write || !effects.is_empty() {
+            self.schedule_transmit();
+        }
+    }
+
+    fn is_disconnecting(&self) -> bool {
+        self.state.borrow().core.is_disconnecting()
+    }
+
+    fn peer(&self) -> Address {
+        self.remote.clone()
+    }
+
+    fn host(&self) -> Address {
+        self.local.clone()
+    }
+
+    fn as_tcp(&self) -> Option<&dyn TcpTransport> {
+        if self.unix {
+            None
+        } else {
+            Some(self)
+        }
+    }
+}
+
+impl TcpTransport for SimStream {
+    fn set_tcp_no_delay(&self, enabled: bool) -> io::Result<()> {
+        self.state.borrow_mut().no_delay = enabled;
+        Ok(())
+    }
+
+    fn tcp_no_delay(&self) -> io::Result<bool> {
+        Ok(self.state.borrow().no_delay)
+    }
+
+    fn set_tcp_keep_alive(&self, enabled: bool) -> io::Result<()> {
+        self.state.borrow_mut().keep_alive = enabled;
+        Ok(())
+    }
+
+    fn tcp_keep_alive(&self) -> io::Result<bool> {
+        Ok(self.state.borrow().keep_alive)
+    }
+
+    fn set_write_buffer_limits(&self, high: usize, low: usize) {
+        let call = {
+            let mut state = self.state.borrow_mut();
+            state.core.set_water_marks(high, low.min(high));
+            let backlog = state.core.buffered();
+            state.core.pause_if_above_high(backlog)
+        };
+        if let Some(call) = call {
+            ProducerCall::perform(call);
+        }
+    }
+}
+
+impl fmt::Debug for SimStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimStream")
+            .field("id", &self.id)
+            .field("host", &self.local)
+            .field("peer", &self.remote)
+            .field("core", &self.state.borrow().core)
+            .finish()
+    }
+}
