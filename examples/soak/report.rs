@@ -308,22 +308,27 @@ pub(super) fn read_logs(paths: &[PathBuf]) -> std::io::Result<Records> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        let complete = text
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(&text[..0], |end| &text[..end]);
-        for line in complete.split(|&b| b == b'\n') {
-            match two_numbers(line) {
-                Some((client, seq, [])) => {
-                    *records.seen.entry((client, seq)).or_default() += 1;
-                }
-                _ => records
-                    .corrupt
-                    .push(String::from_utf8_lossy(line).into_owned()),
-            }
-        }
+        parse_log(&text, &mut records);
     }
     Ok(records)
+}
+
+/// Adds one log's complete lines to `records`.
+pub(super) fn parse_log(text: &[u8], records: &mut Records) {
+    let complete = text
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(&text[..0], |end| &text[..end]);
+    for line in complete.split(|&b| b == b'\n') {
+        match two_numbers(line) {
+            Some((client, seq, [])) => {
+                *records.seen.entry((client, seq)).or_default() += 1;
+            }
+            _ => records
+                .corrupt
+                .push(String::from_utf8_lossy(line).into_owned()),
+        }
+    }
 }
 
 fn secs(from: Instant, to: Instant) -> f64 {
