@@ -15,6 +15,7 @@
 //! | [`FakeClientEndpoint`], [`ConnectInformation`] | `endpointForTesting` in the application tests |
 //! | [`success_result_of`], [`failure_result_of`], [`assert_no_result`] | trial's `successResultOf`, ... |
 //! | [`LogCapture`] | trial's log observers, `flushLoggedErrors` |
+//! | [`sim::Simulation`], [`sim::SimHost`] | `iosim` grown into a network: many hosts, links, faults, one seed (the module shows a two-host test) |
 //!
 //! # Example
 //!

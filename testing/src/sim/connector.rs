@@ -206,9 +206,12 @@ impl SimConnector {
             Target::Unix(path) => (Address::Unix(None), Address::Unix(Some(path.clone())), true),
         };
         let established = net.clock.now() + back;
+        let conn = net.next_stream.get();
+        net.next_stream.set(conn + 1);
         let server_end = SimStream::new(
             net,
             Ends {
+                conn,
                 host: destination,
                 peer_host: from,
                 local: server_addr.clone(),
@@ -220,6 +223,7 @@ impl SimConnector {
         let client_end = SimStream::new(
             net,
             Ends {
+                conn,
                 host: from,
                 peer_host: destination,
                 local: client_addr.clone(),

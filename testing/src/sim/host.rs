@@ -94,6 +94,12 @@ impl SimHost {
         self.inner.up.get()
     }
 
+    /// Adds `event` to the simulation's trace, as this host's.
+    pub fn note(&self, event: impl AsRef<str>) {
+        self.net()
+            .record(format!("{}: {}", self.inner.name, event.as_ref()));
+    }
+
     pub(crate) fn net(&self) -> Rc<Net> {
         self.inner
             .net

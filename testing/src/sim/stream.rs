@@ -68,6 +68,8 @@ pub(crate) struct SimStream {
 }
 
 pub(crate) struct Ends {
+    /// The connection's number, shared by both ends.
+    pub(crate) conn: u64,
     pub(crate) host: usize,
     pub(crate) peer_host: usize,
     pub(crate) local: Address,
@@ -77,10 +79,8 @@ pub(crate) struct Ends {
 
 impl SimStream {
     pub(crate) fn new(net: &Rc<Net>, ends: Ends, first_arrival: Duration) -> Rc<SimStream> {
-        let id = net.next_stream.get();
-        net.next_stream.set(id + 1);
         let stream = Rc::new_cyclic(|me| SimStream {
-            id,
+            id: ends.conn,
             me: me.clone(),
             net: Rc::downgrade(net),
             host: ends.host,
