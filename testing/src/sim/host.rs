@@ -94,6 +94,15 @@ impl SimHost {
         self.inner.up.get()
     }
 
+    /// The address `name` has as seen from this host (a host's name, an
+    /// address, `localhost`): what a `NameResolver` over the simulation
+    /// answers, e.g. for `torsion_endpoints::HostnameEndpoint`.
+    pub fn resolve(&self, name: &str) -> Option<IpAddr> {
+        let net = self.net();
+        let id = net.resolve(self.inner.id, name)?;
+        Some(net.host(id).ip())
+    }
+
     /// Adds `event` to the simulation's trace, as this host's.
     pub fn note(&self, event: impl AsRef<str>) {
         self.net()
