@@ -496,3 +496,71 @@ fn same_seed_same_trace() {
     assert_ne!(a, c);
     assert!(a.iter().any(|l| l.contains("fault: partition")));
 }
+
+/// Counts pauses and resumes.
+#[derive(Default)]
+struct Pushy {
+    pauses: std::cell::Cell<u32>,
+    resumes: std::cell::Cell<u32>,
+}
+
+impl torsion_reactor::Producer for Pushy {
+    fn stop_producing(&self) {}
+}
+
+impl torsion_reactor::PushProducer for Pushy {
+    fn pause_producing(&self) {
+        self.pauses.set(self.pauses.get() + 1);
+    }
+    fn resume_producing(&self) {
+        self.resumes.set(self.resumes.get() + 1);
+    }
+}
+
+/// Past the window, bytes wait in the sender's buffer: a streaming
+/// producer is paused at the high-water mark and resumed once the slow
+/// link drained it; a megabyte arrives whole and in order.
+#[test]
+fn slow_link_pauses_a_streaming_producer() {
+    let pair = connected(13, false, false);
+    pair.sim
+        .set_link("app", "db", Link::new(10 * MS).bandwidth(100_000))
+        .unwrap();
+    let server = pair.server.borrow()[0].clone();
+    let producer = Rc::new(Pushy::default());
+    let client = transport(&pair.client);
+    client
+        .register_producer(torsion_reactor::ProducerRef::Push(producer.clone()))
+        .unwrap();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    client.write(&data);
+    assert_eq!(producer.pauses.get(), 1);
+    pair.sim.run_for(Duration::from_secs(5));
+    assert_eq!(producer.resumes.get(), 0, "1 MB at 100 kB/s takes 10 s");
+    pair.sim.run_for(Duration::from_secs(6));
+    assert_eq!(producer.resumes.get(), 1);
+    assert_eq!(server.borrow().data, data);
+}
+
+/// A partition cut during the handshake holds the SYN-ACK back; the
+/// connection completes after the repair if the connector still waits.
+#[test]
+fn partition_during_handshake() {
+    let sim = Simulation::new(14);
+    let app = sim.add_host("app").unwrap();
+    let db = sim.add_host("db").unwrap();
+    sim.set_link("app", "db", Link::new(10 * MS)).unwrap();
+    let (factory, server) = recorders(&db, false, false);
+    db.listen_tcp(80, factory, 50, "").unwrap();
+    let (factory, clients) = recorders(&app, false, false);
+    let connector = app.connect_tcp("db", 80, factory, Duration::from_secs(10), None);
+    sim.run_for(15 * MS); // the server accepted; the SYN-ACK is on its way
+    assert_eq!(server.borrow().len(), 1);
+    sim.partition("app", "db").unwrap();
+    sim.run_for(Duration::from_secs(3));
+    assert_eq!(connector.state(), ConnectorState::Connecting);
+    sim.repair("app", "db").unwrap();
+    sim.run_for(Duration::from_secs(1));
+    assert_eq!(connector.state(), ConnectorState::Connected);
+    assert_eq!(clients.borrow().len(), 1);
+}

@@ -190,11 +190,7 @@ impl SimConnector {
                 self.target.describe()
             ));
             let me = self.me();
-            net.later(back, move |_| {
-                if me.current(attempt) {
-                    me.fail(Failure::new(ConnectionRefused::new()));
-                }
-            });
+            net.later(back, move |net| me.refused(net, destination, attempt));
             return;
         };
         let (client_addr, server_addr, unix) = match &self.target {
@@ -246,14 +242,41 @@ impl SimConnector {
             None => server_end.close(Failure::new(ConnectionDone), Some(Segment::Fin)),
         }
         let me = self.me();
-        net.later(back, move |_| {
-            if me.current(attempt) {
-                me.connected(client_end);
-            } else {
-                // The client gave up meanwhile: its kernel resets.
-                client_end.kill();
-            }
+        net.later(back, move |net| {
+            me.syn_ack(net, destination, attempt, client_end)
         });
+    }
+
+    /// The refusal (RST) arrives, unless the link was cut meanwhile: then
+    /// the SYN is retransmitted and refused again a second later.
+    fn refused(&self, net: &Rc<Net>, destination: usize, attempt: u64) {
+        if !self.current(attempt) {
+            return;
+        }
+        if net.blocked(destination, self.host.inner.id).is_some() {
+            let me = self.me();
+            net.later(SYN_RETRY, move |net| me.refused(net, destination, attempt));
+            return;
+        }
+        self.fail(Failure::new(ConnectionRefused::new()));
+    }
+
+    /// The SYN-ACK arrives, unless the link was cut meanwhile: then the
+    /// server retransmits it a second later (until the client gives up).
+    fn syn_ack(&self, net: &Rc<Net>, destination: usize, attempt: u64, client_end: Rc<SimStream>) {
+        if !self.current(attempt) {
+            // The client gave up meanwhile: its kernel resets.
+            client_end.kill();
+            return;
+        }
+        if net.blocked(destination, self.host.inner.id).is_some() {
+            let me = self.me();
+            net.later(SYN_RETRY, move |net| {
+                me.syn_ack(net, destination, attempt, client_end)
+            });
+            return;
+        }
+        self.connected(client_end);
     }
 
     fn connected(&self, stream: Rc<SimStream>) {

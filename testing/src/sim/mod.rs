@@ -73,3 +73,4 @@ pub use host::SimHost;
 pub use network::{Link, DEFAULT_TCP_TIMEOUT};
 pub use rng::SimRng;
 pub use simulation::Simulation;
+pub use stream::WINDOW;

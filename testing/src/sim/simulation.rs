@@ -30,7 +30,15 @@ use crate::Clock;
 /// TCP. Connecting where nothing listens is refused after a round trip; a
 /// SYN into a partition is retried each second until the connector's own
 /// time-out. `abort_connection` resets the peer; `lose_write_connection`
-/// half-closes.
+/// half-closes. Each direction has at most [`WINDOW`](super::WINDOW) bytes
+/// on the wire; the rest waits in the sender's buffer, whose water marks
+/// pause a streaming producer as a real socket's would. A handshake cut by
+/// a partition completes when it is repaired, if the connector still waits.
+///
+/// A panic in user code is not caught (the mio reactor logs it and ends
+/// the connection): it ends [`run_for`](Simulation::run_for) and the test,
+/// with the seed printed if the scenario runs in
+/// [`run_seed`](Simulation::run_seed).
 ///
 /// # Determinism
 ///

@@ -18,6 +18,12 @@ use torsion_reactor::{
 
 use super::network::{Block, Net};
 
+/// The most data bytes one direction has on the wire (sent, not yet
+/// delivered), like a TCP window: the rest waits in the sender's
+/// `TransportCore` buffer, so its water marks pause and resume a streaming
+/// producer as on a real socket.
+pub const WINDOW: usize = 256 * 1024;
+
 /// What travels on the wire, in order.
 #[derive(Debug)]
 pub(crate) enum Segment {
@@ -31,6 +37,8 @@ pub(crate) enum Segment {
 #[derive(Default)]
 struct Pipe {
     in_flight: VecDeque<(Duration, Segment)>,
+    /// Data bytes on the wire, not yet delivered (at most [`WINDOW`]).
+    in_flight_bytes: usize,
     free_at: Duration,
     last_arrival: Duration,
     delivery: Option<DelayedCall>,
@@ -164,7 +172,7 @@ impl SimStream {
         let Some(net) = self.net.upgrade() else {
             return;
         };
-        let (moved, effects) = {
+        let effects = {
             let mut state = self.state.borrow_mut();
             state.transmit_scheduled = false;
             if state.core.is_closed() {
@@ -178,19 +186,25 @@ impl SimStream {
                 }
                 return;
             }
-            let bytes = state.core.take_buffer();
-            let moved = !bytes.is_empty();
+            let room = WINDOW.saturating_sub(state.pipe.in_flight_bytes);
+            let bytes: Vec<u8> = {
+                let (front, back) = state.core.slices();
+                let from_front = front.len().min(room);
+                let from_back = back.len().min(room - from_front);
+                [&front[..from_front], &back[..from_back]].concat()
+            };
+            state.core.sink_accepted(bytes.len());
             let pending_close =
                 state.core.is_disconnecting() || state.core.write_side() == WriteSide::Closing;
-            if !moved && !pending_close {
+            if bytes.is_empty() && !pending_close {
                 return;
             }
-            if moved {
+            if !bytes.is_empty() {
+                state.pipe.in_flight_bytes += bytes.len();
                 self.push_locked(&net, &mut state, Segment::Data(bytes));
             }
-            (moved, state.core.flushed())
+            state.core.flushed()
         };
-        let _ = moved;
         self.perform(&net, effects);
     }
 
@@ -281,8 +295,17 @@ impl SimStream {
                     return;
                 }
                 let (_, segment) = state.pipe.in_flight.pop_front().expect("checked");
+                if let Segment::Data(bytes) = &segment {
+                    state.pipe.in_flight_bytes -= bytes.len();
+                }
                 if state.pipe.in_flight.is_empty() && state.core.buffered() == 0 {
                     state.pipe.stalled_since = None;
+                }
+                let more = state.core.buffered() > 0;
+                drop(state);
+                if more {
+                    // The window opened: send what waits.
+                    self.schedule_transmit();
                 }
                 segment
             };
