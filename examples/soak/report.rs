@@ -64,6 +64,8 @@ pub struct OutageReport {
 /// what, if anything, went wrong.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SoakReport {
+    /// Whether it ran in the simulated network (`run_simulated`).
+    pub simulated: bool,
     /// Clients.
     pub clients: u32,
     /// The seed.
@@ -176,9 +178,14 @@ impl SoakReport {
 impl fmt::Display for SoakReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let policy = PolicyPromise::TWISTED;
+        let (server, outage) = if self.simulated {
+            ("simulated host server", "host crash, restart")
+        } else {
+            ("127.0.0.1", "SIGKILL, restart on the same port")
+        };
         writeln!(
             f,
-            "soak: {} ClientService clients for {:.1} s, seed {}, server on 127.0.0.1:{}, outages: {} (SIGKILL, restart on the same port)",
+            "soak: {} ClientService clients for {:.1} s, seed {}, server on {server}:{}, outages: {} ({outage})",
             self.clients, self.elapsed, self.seed, self.port, self.outages.len()
         )?;
         writeln!(f, "messages")?;

@@ -168,6 +168,7 @@ pub fn run_simulated(
         Path::new("(in memory)"),
     );
     report.seed = config.seed;
+    report.simulated = true;
     Ok(report)
 }
 
