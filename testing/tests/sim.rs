@@ -131,6 +131,11 @@ fn transport(seen: &Shared) -> TransportRef {
     seen.borrow().transport.clone().expect("connected")
 }
 
+/// Whether `seen`'s connection was lost with an `E`.
+fn lost_with<E: std::error::Error + 'static>(seen: &Shared) -> bool {
+    seen.borrow().lost.as_ref().is_some_and(|f| f.check::<E>())
+}
+
 fn io_kind(failure: &Failure) -> Option<io::ErrorKind> {
     let lost = failure.downcast_ref::<ConnectionLost>()?;
     lost.source.as_ref().map(io::Error::kind)
@@ -278,13 +283,9 @@ fn abort_resets_and_lose_connection_closes_cleanly() {
     let server = pair.server.borrow()[0].clone();
     transport(&pair.client).abort_connection();
     pair.sim.run_for(20 * MS);
-    assert!(pair
-        .client
-        .borrow()
-        .lost
-        .clone()
-        .unwrap()
-        .check::<torsion_reactor::error::ConnectionAborted>());
+    assert!(lost_with::<torsion_reactor::error::ConnectionAborted>(
+        &pair.client
+    ));
     let lost = server.borrow().lost.clone().expect("reset");
     assert_eq!(io_kind(&lost), Some(io::ErrorKind::ConnectionReset));
 
@@ -294,19 +295,8 @@ fn abort_resets_and_lose_connection_closes_cleanly() {
     transport(&pair.client).lose_connection();
     pair.sim.run_for(20 * MS);
     assert_eq!(server.borrow().data, b"bye");
-    assert!(server
-        .borrow()
-        .lost
-        .clone()
-        .unwrap()
-        .check::<ConnectionDone>());
-    assert!(pair
-        .client
-        .borrow()
-        .lost
-        .clone()
-        .unwrap()
-        .check::<ConnectionDone>());
+    assert!(lost_with::<ConnectionDone>(&server));
+    assert!(lost_with::<ConnectionDone>(&pair.client));
 }
 
 /// Half-close: the peer reads to the end, answers, then closes.
@@ -325,19 +315,8 @@ fn half_close() {
     pair.sim.run_for(20 * MS);
     assert_eq!(pair.client.borrow().data, b"response");
     assert!(pair.client.borrow().read_closed);
-    assert!(pair
-        .client
-        .borrow()
-        .lost
-        .clone()
-        .unwrap()
-        .check::<ConnectionDone>());
-    assert!(server
-        .borrow()
-        .lost
-        .clone()
-        .unwrap()
-        .check::<ConnectionDone>());
+    assert!(lost_with::<ConnectionDone>(&pair.client));
+    assert!(lost_with::<ConnectionDone>(&server));
 }
 
 /// A crash resets the host's connections, cancels its timers and closes

@@ -182,11 +182,7 @@ impl Simulation {
     ///
     /// [`SimError`] if a host is unknown or both are one.
     pub fn partition(&self, a: &str, b: &str) -> Result<(), SimError> {
-        let key = self.pair(a, b)?;
-        if self.net.partitions.borrow_mut().insert(key) {
-            self.net.record(format!("fault: partition {a} | {b}"));
-        }
-        Ok(())
+        self.block(&self.net.partitions, a, b, true, "partition")
     }
 
     /// Ends a partition: what waited is retransmitted.
@@ -195,12 +191,7 @@ impl Simulation {
     ///
     /// [`SimError`] if a host is unknown or both are one.
     pub fn repair(&self, a: &str, b: &str) -> Result<(), SimError> {
-        let key = self.pair(a, b)?;
-        if self.net.partitions.borrow_mut().remove(&key) {
-            self.net.record(format!("fault: repair {a} | {b}"));
-            self.net.unblocked();
-        }
-        Ok(())
+        self.block(&self.net.partitions, a, b, false, "repair")
     }
 
     /// Holds the link: segments wait (with no time-out) until
@@ -210,11 +201,7 @@ impl Simulation {
     ///
     /// [`SimError`] if a host is unknown or both are one.
     pub fn hold(&self, a: &str, b: &str) -> Result<(), SimError> {
-        let key = self.pair(a, b)?;
-        if self.net.holds.borrow_mut().insert(key) {
-            self.net.record(format!("fault: hold {a} | {b}"));
-        }
-        Ok(())
+        self.block(&self.net.holds, a, b, true, "hold")
     }
 
     /// Releases a held link.
@@ -223,10 +210,30 @@ impl Simulation {
     ///
     /// [`SimError`] if a host is unknown or both are one.
     pub fn release(&self, a: &str, b: &str) -> Result<(), SimError> {
+        self.block(&self.net.holds, a, b, false, "release")
+    }
+
+    /// Adds (`on`) or removes the pair `a`, `b` in `set`, records `word`
+    /// if that changed anything, and lets stalled streams resend on removal.
+    fn block(
+        &self,
+        set: &std::cell::RefCell<std::collections::BTreeSet<(usize, usize)>>,
+        a: &str,
+        b: &str,
+        on: bool,
+        word: &str,
+    ) -> Result<(), SimError> {
         let key = self.pair(a, b)?;
-        if self.net.holds.borrow_mut().remove(&key) {
-            self.net.record(format!("fault: release {a} | {b}"));
-            self.net.unblocked();
+        let changed = if on {
+            set.borrow_mut().insert(key)
+        } else {
+            set.borrow_mut().remove(&key)
+        };
+        if changed {
+            self.net.record(format!("fault: {word} {a} | {b}"));
+            if !on {
+                self.net.unblocked();
+            }
         }
         Ok(())
     }
