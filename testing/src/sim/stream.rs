@@ -9,14 +9,16 @@ use std::io;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use torsion_reactor::error::{ConnectionDone, ConnectionLost, ProducerError};
+use torsion_reactor::error::{ConnectionDone, ConnectionLost};
 use torsion_reactor::{
-    Address, CloseReason, Consumer, DelayedCall, Effects, Failure, Producer, ProducerCall,
-    ProducerRef, ProtocolRef, PushProducer, ReactorTime, TcpTransport, Transport, TransportCore,
+    Address, CloseReason, DelayedCall, Effects, Failure, ProtocolRef, ReactorTime, TransportCore,
     TransportRef, WriteSide,
 };
 
 use super::network::{Block, Net};
+
+mod receive;
+mod transport;
 
 /// The most data bytes one direction has on the wire (sent, not yet
 /// delivered), like a TCP window: the rest waits in the sender's
@@ -375,102 +377,6 @@ impl SimStream {
         }
     }
 
-    // ---- receiving -----------------------------------------------------
-
-    fn receive(self: &Rc<Self>, net: &Rc<Net>, segment: Segment, from: &Rc<SimStream>) {
-        if self.is_closed() {
-            if let Segment::Data(_) = segment {
-                // Data for a socket that is gone: the kernel resets.
-                net.record(format!("{}: data to a closed socket, RST", self.label(net)));
-                from.push_reset_back(net);
-            }
-            return;
-        }
-        match segment {
-            Segment::Data(bytes) => {
-                {
-                    let mut state = self.state.borrow_mut();
-                    if state.core.is_reading_paused() || !state.inbox.is_empty() {
-                        state.inbox.extend_from_slice(&bytes);
-                        return;
-                    }
-                }
-                self.data_received(&bytes);
-            }
-            Segment::Fin => {
-                {
-                    let mut state = self.state.borrow_mut();
-                    if state.core.is_reading_paused() || !state.inbox.is_empty() {
-                        state.pending_fin = true;
-                        return;
-                    }
-                }
-                self.fin_received(net);
-            }
-            Segment::Rst => {
-                net.record(format!("{}: reset by peer", self.label(net)));
-                let error = io::Error::new(io::ErrorKind::ConnectionReset, "connection reset");
-                self.close(Failure::new(ConnectionLost::from_io(error)), None);
-            }
-        }
-    }
-
-    /// A RST travels back from `self`'s peer, which is gone.
-    fn push_reset_back(&self, net: &Net) {
-        let peer = self.peer.borrow().upgrade();
-        if let Some(peer) = peer {
-            let mut state = peer.state.borrow_mut();
-            peer.push_locked(net, &mut state, Segment::Rst);
-        }
-    }
-
-    fn data_received(&self, bytes: &[u8]) {
-        let protocol = self.protocol.borrow().clone();
-        if let Some(protocol) = protocol {
-            protocol.borrow_mut().data_received(bytes);
-        }
-    }
-
-    fn fin_received(self: &Rc<Self>, net: &Rc<Net>) {
-        net.record(format!("{}: end of stream from peer", self.label(net)));
-        let shut = self.state.borrow_mut().core.eof_received();
-        let protocol = self.protocol.borrow().clone();
-        let Some(protocol) = protocol else {
-            return;
-        };
-        let half = {
-            let mut protocol = protocol.borrow_mut();
-            match protocol.as_half_closeable() {
-                Some(half) => {
-                    half.read_connection_lost();
-                    true
-                }
-                None => false,
-            }
-        };
-        if !half || shut {
-            self.close(Failure::new(ConnectionDone), Some(Segment::Fin));
-        }
-    }
-
-    /// Delivers what arrived while reading was paused.
-    fn drain_inbox(self: &Rc<Self>, net: &Rc<Net>) {
-        let (bytes, fin) = {
-            let mut state = self.state.borrow_mut();
-            if state.core.is_reading_paused() || state.core.is_closed() {
-                return;
-            }
-            let fin = std::mem::take(&mut state.pending_fin);
-            (std::mem::take(&mut state.inbox), fin)
-        };
-        if !bytes.is_empty() {
-            self.data_received(&bytes);
-        }
-        if fin && !self.is_closed() {
-            self.fin_received(net);
-        }
-    }
-
     // ---- closing -------------------------------------------------------
 
     /// Closes this end: `send` goes to the peer (FIN after what is on the
@@ -553,135 +459,6 @@ impl SimStream {
                 },
             )
         });
-    }
-}
-
-impl Consumer for SimStream {
-    fn write(&self, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        let pause = {
-            let mut state = self.state.borrow_mut();
-            if !state.core.accepting_writes() {
-                return;
-            }
-            state.core.buffer(data).producer
-        };
-        if let Some(call) = pause {
-            call.perform();
-        }
-        self.schedule_transmit();
-    }
-
-    fn register_producer(&self, producer: ProducerRef) -> Result<(), ProducerError> {
-        let call = self.state.borrow_mut().core.register_producer(producer)?;
-        if let Some(call) = call {
-            call.perform();
-        }
-        Ok(())
-    }
-
-    fn unregister_producer(&self) -> Result<(), ProducerError> {
-        self.state.borrow_mut().core.unregister_producer()?;
-        // A lose_connection waiting for the producer finishes now.
-        self.schedule_transmit();
-        Ok(())
-    }
-}
-
-impl Producer for SimStream {
-    fn stop_producing(&self) {
-        self.lose_connection();
-    }
-}
-
-impl PushProducer for SimStream {
-    fn pause_producing(&self) {
-        self.state.borrow_mut().core.set_reading_paused(true);
-    }
-
-    fn resume_producing(&self) {
-        self.state.borrow_mut().core.set_reading_paused(false);
-        if let (Some(net), Some(me)) = (self.net.upgrade(), self.me.upgrade()) {
-            net.later(Duration::ZERO, move |net| me.drain_inbox(net));
-        }
-    }
-}
-
-impl Transport for SimStream {
-    fn lose_connection(&self) {
-        let effects = self.state.borrow_mut().core.lose_connection();
-        match effects.close {
-            Some(reason) => self.close_soon(reason),
-            None => self.schedule_transmit(),
-        }
-    }
-
-    fn abort_connection(&self) {
-        let effects = self.state.borrow_mut().core.abort();
-        if let Some(reason) = effects.close {
-            self.close_soon(reason);
-        }
-    }
-
-    fn lose_write_connection(&self) {
-        let effects = self.state.borrow_mut().core.lose_write_connection();
-        if effects.shutdown_write || !effects.is_empty() {
-            self.schedule_transmit();
-        }
-    }
-
-    fn is_disconnecting(&self) -> bool {
-        self.state.borrow().core.is_disconnecting()
-    }
-
-    fn peer(&self) -> Address {
-        self.remote.clone()
-    }
-
-    fn host(&self) -> Address {
-        self.local.clone()
-    }
-
-    fn as_tcp(&self) -> Option<&dyn TcpTransport> {
-        if self.unix {
-            None
-        } else {
-            Some(self)
-        }
-    }
-}
-
-impl TcpTransport for SimStream {
-    fn set_tcp_no_delay(&self, enabled: bool) -> io::Result<()> {
-        self.state.borrow_mut().no_delay = enabled;
-        Ok(())
-    }
-
-    fn tcp_no_delay(&self) -> io::Result<bool> {
-        Ok(self.state.borrow().no_delay)
-    }
-
-    fn set_tcp_keep_alive(&self, enabled: bool) -> io::Result<()> {
-        self.state.borrow_mut().keep_alive = enabled;
-        Ok(())
-    }
-
-    fn tcp_keep_alive(&self) -> io::Result<bool> {
-        Ok(self.state.borrow().keep_alive)
-    }
-
-    fn set_write_buffer_limits(&self, high: usize, low: usize) {
-        let call = {
-            let mut state = self.state.borrow_mut();
-            state.core.set_water_marks(high, low.min(high));
-            let backlog = state.core.buffered();
-            state.core.pause_if_above_high(backlog)
-        };
-        if let Some(call) = call {
-            ProducerCall::perform(call);
-        }
     }
 }
 
