@@ -21,6 +21,9 @@
 //!                       ephemeral range)
 //!   --slack-ms MS       lateness allowed to timers and connects (default 250)
 //!   --keep-logs         keep the server logs
+//!   --simulate          run in a simulated network instead (no processes,
+//!                       a fake clock; defaults --for 600 --rate 1, 20 ms
+//!                       of slack): `--simulate --seed N` replays a run
 //!
 //! `--server --port P --log FILE --max-life SECONDS` is the server process
 //! the soak starts (with `std::env::current_exe`) and kills.
@@ -28,7 +31,9 @@
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use torsion_examples::soak::{run_soak, serve, ServerArgs, ServerLauncher, SoakConfig};
+use torsion_examples::soak::{
+    run_simulated, run_soak, serve, ServerArgs, ServerLauncher, SoakConfig,
+};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,10 +52,16 @@ fn main() -> ExitCode {
             }
         };
     }
-    let config = match parse(&args) {
+    // `--simulate`: the same clients, server protocol and checks in a
+    // simulated network (torsion_testing::sim) on a fake clock, the server
+    // host crashing instead of being killed; defaults 10 simulated minutes,
+    // one message per second per client, 20 ms of slack.
+    let simulate = args.iter().any(|a| a == "--simulate");
+    let args: Vec<String> = args.into_iter().filter(|a| a != "--simulate").collect();
+    let config = match parse(&args, simulate) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("soak: {e}\nusage: soak [--for S] [--clients N] [--down MIN-MAX] [--up MIN-MAX] [--seed N] [--rate N] [--port P] [--slack-ms MS] [--keep-logs]");
+            eprintln!("soak: {e}\nusage: soak [--for S] [--clients N] [--down MIN-MAX] [--up MIN-MAX] [--seed N] [--rate N] [--port P] [--slack-ms MS] [--keep-logs] [--simulate]");
             return ExitCode::from(2);
         }
     };
@@ -64,7 +75,16 @@ fn main() -> ExitCode {
         config.up.1,
         config.seed
     );
-    match run_soak(&config) {
+    let started = std::time::Instant::now();
+    let outcome = if simulate {
+        run_simulated(&config, None)
+    } else {
+        run_soak(&config)
+    };
+    if simulate {
+        eprintln!("soak: simulated in {:?} of real time", started.elapsed());
+    }
+    match outcome {
         Ok(report) => {
             println!("{report}");
             if config.keep_logs {
@@ -83,17 +103,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse(args: &[String]) -> Result<SoakConfig, String> {
+fn parse(args: &[String], simulate: bool) -> Result<SoakConfig, String> {
     let launcher = ServerLauncher::new(|server: &ServerArgs| {
         let exe = std::env::current_exe().expect("the soak knows its own path");
         let mut command = Command::new(exe);
         command.arg("--server").args(server.to_args());
         command
     });
-    let mut config = SoakConfig::new(launcher);
-    config.seed = std::time::SystemTime::now()
+    let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_secs());
+    let mut config = if simulate {
+        SoakConfig::simulated(seed)
+    } else {
+        SoakConfig::new(launcher)
+    };
+    config.seed = seed;
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         if flag == "--keep-logs" {

@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use torsion::application::{ClientService, Service, TimerService};
+use torsion::application::{ClientService, RetryPolicy, Service, TimerService};
 use torsion::endpoints::Tcp4ClientEndpoint;
 use torsion::protocols::{LineControl, LineHandler, LineReceiver};
 use torsion::{
-    Deferred, DynProtocolFactory, Factory, Failure, ProtocolRef, Reactor, StreamClientEndpoint,
-    TransportRef,
+    Deferred, DynProtocolFactory, Factory, Failure, ProtocolRef, Reactor, ReactorTime,
+    StreamClientEndpoint, TransportRef,
 };
 
 use super::{payload, two_numbers, Event, SoakConfig};
@@ -28,6 +28,8 @@ pub(super) struct ClientState {
     bad_lines: u64,
     transport: Option<TransportRef>,
     events: Vec<(Instant, Event)>,
+    /// Stamps the events (the real clock, or the simulation's).
+    now: Rc<dyn Fn() -> Instant>,
 }
 
 /// What the analysis needs of one client once the run is over.
@@ -44,7 +46,8 @@ pub(super) struct History {
 
 impl ClientState {
     fn record(&mut self, event: Event) {
-        self.events.push((Instant::now(), event));
+        let at = (self.now)();
+        self.events.push((at, event));
     }
 
     fn send(&self, seq: u64) {
@@ -139,6 +142,23 @@ impl Clients {
     /// `config.clients` clients of 127.0.0.1:`port`, each a `ClientService`
     /// with the default retry policy (Twisted's `backoffPolicy()`).
     pub(super) fn new(reactor: &Reactor, config: &SoakConfig, port: u16) -> Clients {
+        let clock: Rc<dyn ReactorTime> = Rc::new(reactor.clone());
+        let endpoint = |_| -> Rc<dyn StreamClientEndpoint> {
+            Rc::new(Tcp4ClientEndpoint::new(reactor.clone(), "127.0.0.1", port))
+        };
+        Clients::build(clock, Rc::new(Instant::now), config, endpoint, None)
+    }
+
+    /// The clients on `clock`, their events stamped by `now`, each
+    /// connecting through `endpoint(id)`, retrying by `policy` (by default
+    /// `ClientService`'s own). The simulated soak gives a simulated host.
+    pub(super) fn build(
+        clock: Rc<dyn ReactorTime>,
+        now: Rc<dyn Fn() -> Instant>,
+        config: &SoakConfig,
+        endpoint: impl Fn(u32) -> Rc<dyn StreamClientEndpoint>,
+        policy: Option<RetryPolicy>,
+    ) -> Clients {
         let mut states = Vec::new();
         let mut services: Vec<Rc<dyn Service>> = Vec::new();
         for id in 0..config.clients {
@@ -151,9 +171,10 @@ impl Clients {
                 bad_lines: 0,
                 transport: None,
                 events: Vec::new(),
+                now: now.clone(),
             }));
             let endpoint = RecordingEndpoint {
-                inner: Rc::new(Tcp4ClientEndpoint::new(reactor.clone(), "127.0.0.1", port)),
+                inner: endpoint(id),
                 state: state.clone(),
             };
             let for_protocol = state.clone();
@@ -164,10 +185,14 @@ impl Clients {
                 .with_delimiter(b"\n".to_vec())
                 .expect("the delimiter is not empty")
             });
-            let service = ClientService::builder(Rc::new(endpoint), factory)
-                .clock(Rc::new(reactor.clone()))
-                .name(format!("soak client {id}"))
-                .build();
+            let mut builder = ClientService::builder(Rc::new(endpoint), factory)
+                .clock(clock.clone())
+                .name(format!("soak client {id}"));
+            if let Some(policy) = &policy {
+                let policy = policy.clone();
+                builder = builder.retry_policy(move |n| policy(n));
+            }
+            let service = builder.build();
             services.push(Rc::new(service));
             states.push(state);
         }
@@ -192,9 +217,9 @@ impl Clients {
 
     /// A `TimerService` that, on each tick, has each connected client send
     /// a burst of new messages, as many as its window has room for.
-    pub(super) fn load_service(&self, reactor: &Reactor) -> TimerService {
+    pub(super) fn load_service(&self, clock: Rc<dyn ReactorTime>) -> TimerService {
         let clients = self.clone();
-        TimerService::new(self.step, Rc::new(reactor.clone()), move || {
+        TimerService::new(self.step, clock, move || {
             if clients.sending.get() {
                 for state in clients.states.iter() {
                     let mut state = state.borrow_mut();

@@ -24,10 +24,12 @@ mod client;
 mod report;
 mod schedule;
 mod server;
+mod sim;
 
 pub use report::{OutageReport, RetryStats, SoakReport};
 pub use schedule::{Outage, ServerLauncher};
 pub use server::serve;
+pub use sim::{broken_retry_policy, run_simulated};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -299,7 +301,7 @@ pub fn run_soak(config: &SoakConfig) -> Result<SoakReport, Box<dyn std::error::E
     for service in clients.services() {
         set_service_parent(&service, &root)?;
     }
-    let load: Rc<dyn Service> = Rc::new(clients.load_service(&reactor));
+    let load: Rc<dyn Service> = Rc::new(clients.load_service(Rc::new(reactor.clone())));
     set_service_parent(&load, &root)?;
 
     let stopped_at = Rc::new(std::cell::Cell::new(None));

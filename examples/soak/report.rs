@@ -64,6 +64,8 @@ pub struct OutageReport {
 /// what, if anything, went wrong.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SoakReport {
+    /// Whether it ran in the simulated network (`run_simulated`).
+    pub simulated: bool,
     /// Clients.
     pub clients: u32,
     /// The seed.
@@ -176,9 +178,14 @@ impl SoakReport {
 impl fmt::Display for SoakReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let policy = PolicyPromise::TWISTED;
+        let (server, outage) = if self.simulated {
+            ("simulated host server", "host crash, restart")
+        } else {
+            ("127.0.0.1", "SIGKILL, restart on the same port")
+        };
         writeln!(
             f,
-            "soak: {} ClientService clients for {:.1} s, seed {}, server on 127.0.0.1:{}, outages: {} (SIGKILL, restart on the same port)",
+            "soak: {} ClientService clients for {:.1} s, seed {}, server on {server}:{}, outages: {} ({outage})",
             self.clients, self.elapsed, self.seed, self.port, self.outages.len()
         )?;
         writeln!(f, "messages")?;
@@ -308,22 +315,27 @@ pub(super) fn read_logs(paths: &[PathBuf]) -> std::io::Result<Records> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        let complete = text
-            .iter()
-            .rposition(|&b| b == b'\n')
-            .map_or(&text[..0], |end| &text[..end]);
-        for line in complete.split(|&b| b == b'\n') {
-            match two_numbers(line) {
-                Some((client, seq, [])) => {
-                    *records.seen.entry((client, seq)).or_default() += 1;
-                }
-                _ => records
-                    .corrupt
-                    .push(String::from_utf8_lossy(line).into_owned()),
-            }
-        }
+        parse_log(&text, &mut records);
     }
     Ok(records)
+}
+
+/// Adds one log's complete lines to `records`.
+pub(super) fn parse_log(text: &[u8], records: &mut Records) {
+    let complete = text
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(&text[..0], |end| &text[..end]);
+    for line in complete.split(|&b| b == b'\n') {
+        match two_numbers(line) {
+            Some((client, seq, [])) => {
+                *records.seen.entry((client, seq)).or_default() += 1;
+            }
+            _ => records
+                .corrupt
+                .push(String::from_utf8_lossy(line).into_owned()),
+        }
+    }
 }
 
 fn secs(from: Instant, to: Instant) -> f64 {

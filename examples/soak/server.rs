@@ -6,14 +6,27 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use torsion::protocols::{LineControl, LineHandler, LineReceiver};
-use torsion::{Factory, Reactor, ReactorCore, ReactorTcp, ReactorTimeExt};
+use torsion::{DynProtocolFactory, Factory, Reactor, ReactorCore, ReactorTcp, ReactorTimeExt};
 
 use super::{payload, two_numbers, ServerArgs, READY_LINE};
 
 /// One connection's handler: checks a message, appends it to the log with a
 /// single `write`, and only then sends the ack.
+/// Where the server records messages: a file for the real soak, memory
+/// that survives the host's crash for the simulated one.
+pub(super) trait RecordLog {
+    /// Appends `record` in one write.
+    fn append(&self, record: &[u8]) -> std::io::Result<()>;
+}
+
+impl RecordLog for File {
+    fn append(&self, record: &[u8]) -> std::io::Result<()> {
+        (&*self).write_all(record)
+    }
+}
+
 struct Recorder {
-    log: Rc<File>,
+    log: Rc<dyn RecordLog>,
 }
 
 impl LineHandler for Recorder {
@@ -24,7 +37,7 @@ impl LineHandler for Recorder {
             Some((client, seq, _)) => format!("{client} {seq}\n"),
             None => format!("corrupt {}\n", String::from_utf8_lossy(line).escape_debug()),
         };
-        if let Err(e) = (&*self.log).write_all(record.as_bytes()) {
+        if let Err(e) = self.log.append(record.as_bytes()) {
             log::error!("soak server: cannot record a message: {e}");
             return ctl.lose_connection();
         }
@@ -33,6 +46,15 @@ impl LineHandler for Recorder {
             None => ctl.lose_connection(),
         }
     }
+}
+
+/// The server's factory: records each message in `log`, then acknowledges it.
+pub(super) fn recorder_factory(log: Rc<dyn RecordLog>) -> Rc<dyn DynProtocolFactory> {
+    Rc::new(Factory::for_protocol(move || {
+        LineReceiver::new(Recorder { log: log.clone() })
+            .with_delimiter(b"\n".to_vec())
+            .expect("the delimiter is not empty")
+    }))
 }
 
 /// The server process's program: listens on 127.0.0.1:`args.port` (retrying
@@ -51,11 +73,7 @@ pub fn serve(args: &ServerArgs) -> Result<(), Box<dyn std::error::Error>> {
             .open(&args.log)?,
     );
     let reactor = Reactor::new()?;
-    let factory = Rc::new(Factory::for_protocol(move || {
-        LineReceiver::new(Recorder { log: log.clone() })
-            .with_delimiter(b"\n".to_vec())
-            .expect("the delimiter is not empty")
-    }));
+    let factory = recorder_factory(log);
     let mut tries = 0;
     let port = loop {
         match reactor.listen_tcp(args.port, factory.clone(), 1024, "127.0.0.1") {

@@ -16,6 +16,7 @@
 //! | [`FakeClientEndpoint`], [`ConnectInformation`] | `endpointForTesting` in the application tests |
 //! | [`success_result_of`], [`failure_result_of`], [`assert_no_result`] | trial's `successResultOf`, ... |
 //! | [`LogCapture`] | trial's log observers, `flushLoggedErrors` |
+//! | [`sim::Simulation`], [`sim::SimHost`] | `iosim` grown into a network: many hosts, links, faults, one seed (the module shows a two-host test) |
 //!
 //! # Example
 //!
@@ -84,6 +85,7 @@ mod iosim;
 mod log_capture;
 mod memory_reactor;
 mod protocols;
+pub mod sim;
 mod string_transport;
 
 pub use assertions::*;
