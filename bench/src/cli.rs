@@ -23,7 +23,7 @@ options:
   --scenarios LIST   comma-separated, from: pingpong1, pingpong1-same-cpu,
                      pingpong1-two-cpus, pingpong50, stream, churn, idle,
                      pingpong50-per-core, pingpong50-per-core-one-cpu,
-                     stream-per-core (default: all)
+                     stream-per-core, stream-unbounded (default: all)
   --servers LIST     comma-separated, from: torsion, mio, tokio,
                      torsion-per-core, mio-per-core (default: the first
                      three); the *-per-core scenarios always run torsion,

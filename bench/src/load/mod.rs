@@ -4,6 +4,7 @@ mod churn;
 mod idle;
 mod pingpong;
 mod stream;
+mod stream_threads;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -36,6 +37,9 @@ pub(crate) enum Scenario {
     PingPong50PerCoreOneCpu,
     /// The stream load against one reactor and several.
     StreamPerCore,
+    /// 4 connections, a writer and a reader thread each, no cap on bytes
+    /// in flight but the kernel's: every byte checked.
+    StreamUnbounded,
 }
 
 /// What a scenario's rate counts.
@@ -48,7 +52,7 @@ pub(crate) enum Unit {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 10] = [
+    pub(crate) const ALL: [Scenario; 11] = [
         Scenario::PingPong1,
         Scenario::PingPong1Same,
         Scenario::PingPong1Split,
@@ -59,6 +63,7 @@ impl Scenario {
         Scenario::PingPong50PerCore,
         Scenario::PingPong50PerCoreOneCpu,
         Scenario::StreamPerCore,
+        Scenario::StreamUnbounded,
     ];
 
     pub(crate) fn name(self) -> &'static str {
@@ -73,6 +78,7 @@ impl Scenario {
             Scenario::PingPong50PerCore => "pingpong50-per-core",
             Scenario::PingPong50PerCoreOneCpu => "pingpong50-per-core-one-cpu",
             Scenario::StreamPerCore => "stream-per-core",
+            Scenario::StreamUnbounded => "stream-unbounded",
         }
     }
 
@@ -116,7 +122,7 @@ impl Scenario {
 
     pub(crate) fn unit(self) -> Unit {
         match self {
-            Scenario::Stream | Scenario::StreamPerCore => Unit::Bytes,
+            Scenario::Stream | Scenario::StreamPerCore | Scenario::StreamUnbounded => Unit::Bytes,
             _ => Unit::Ops,
         }
     }
@@ -143,7 +149,8 @@ impl Scenario {
                 Rate = MiB/s echoed (ops/CPU-s is MiB per server CPU-second); measures bulk \
                 throughput and write buffering under backpressure."
                 .to_string(),
-            Scenario::Churn => "4 client threads, each in a loop: connect, send 64 bytes, read \
+            Scenario::Churn => "4 client threads, one connection open per thread at a time, each \
+                in a loop: connect, send 64 bytes, read \
                 the echo, close (with SO_LINGER 0, so no TIME_WAIT). Rate = connections/s; \
                 p50/p99 = the whole open-echo-close. Measures accept, setup and teardown."
                 .to_string(),
@@ -182,6 +189,15 @@ impl Scenario {
                 against one thread and two, unpinned: bulk transfer, where the cost is per \
                 byte rather than per wakeup, split over two reactors (`run_per_core`) or two \
                 mio threads."
+                .to_string(),
+            Scenario::StreamUnbounded => "4 connections, each with a writer thread sending 16 KiB \
+                chunks as fast as the socket takes them and a reader thread checking every \
+                echoed byte (blocking sockets): no application cap on bytes in flight, the \
+                peer's receive window and the socket buffers are the only limit, so the server \
+                meets a full socket on most writes. Rate = MiB/s echoed (ops/CPU-s is MiB per \
+                server CPU-second); measures what a server does under real backpressure: how \
+                much it reads per write it cannot finish, how much it buffers, how often it \
+                wakes the peer."
                 .to_string(),
         }
     }
@@ -247,6 +263,7 @@ pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> i
             pingpong::run(addr, pid, 50, config)
         }
         Scenario::Stream | Scenario::StreamPerCore => stream::run(addr, pid, 4, config),
+        Scenario::StreamUnbounded => stream_threads::run(addr, pid, 4, config),
         Scenario::Churn => churn::run(addr, pid, 4, config),
         Scenario::Idle => idle::run(addr, pid, config),
     }
