@@ -23,8 +23,8 @@ options:
   --scenarios LIST   comma-separated, from: pingpong1, pingpong1-same-cpu,
                      pingpong1-two-cpus, pingpong50, stream, churn, idle,
                      pingpong50-per-core, pingpong50-per-core-one-cpu,
-                     stream-per-core, udp-pingpong1, udp-pingpong50,
-                     tls-stream (default: all)
+                     stream-per-core, stream-unbounded, udp-pingpong1,
+                     udp-pingpong50, tls-stream (default: all)
   --servers LIST     comma-separated, from: torsion, mio, tokio,
                      torsion-per-core, mio-per-core (default: the first
                      three); the *-per-core scenarios always run torsion,

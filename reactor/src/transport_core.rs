@@ -57,7 +57,34 @@ pub enum WriteSide {
 ///   the connection closes when both sides are shut;
 /// * a streaming producer is paused when the buffer passes the high-water
 ///   mark and resumed when it drains to the low-water mark; a pull
-///   producer is resumed each time the buffer empties.
+///   producer is resumed each time the buffer empties;
+/// * reading stops while the write buffer is above the high-water mark and
+///   starts again once it drains to the low-water mark (the read
+///   backpressure below).
+///
+/// # Read backpressure
+///
+/// The mio connection asks the core before each read whether the write
+/// backlog stops reading, and after each flush whether reading may go on;
+/// it reads nothing in between. So a protocol whose peer does not read what
+/// it writes (an echo to a peer that only sends) holds at most the
+/// high-water mark plus what it wrote in answer to one read, and the peer
+/// is slowed by its own TCP window, as a raw event loop does it. A protocol
+/// that writes nothing, or whose writes go out, never sees the pause; its
+/// own `pause_producing`/`resume_producing` is separate
+/// ([`is_reading_paused`](TransportCore::is_reading_paused) reports only
+/// that one).
+///
+/// # Twisted
+///
+/// Twisted's `FileDescriptor` keeps reading however much is buffered (its
+/// write buffer grows without bound when the peer stops reading, unless
+/// the protocol registers itself as a producer). Torsion reads nothing
+/// more while more than the high-water mark (64 KiB by default; see
+/// `TcpTransport::set_write_buffer_limits`) waits to be sent, so memory
+/// stays bounded: the bytes wait in the kernel's buffers instead, and the
+/// protocol gets them, in order, once its writes drain. A protocol that
+/// needs Twisted's unbounded buffer sets a high-water mark of `usize::MAX`.
 ///
 /// # Examples
 ///
@@ -91,6 +118,8 @@ pub struct TransportCore {
     closed: bool,
     producer: Option<ProducerRef>,
     producer_paused: bool,
+    /// Reading stopped for the write backlog (see read backpressure).
+    read_backlogged: bool,
     high: usize,
     low: usize,
 }
@@ -116,6 +145,7 @@ impl TransportCore {
             closed: false,
             producer: None,
             producer_paused: false,
+            read_backlogged: false,
             high: DEFAULT_HIGH_WATER,
             low: DEFAULT_LOW_WATER,
         }
@@ -189,6 +219,29 @@ impl TransportCore {
     /// The registered producer.
     pub fn producer(&self) -> Option<&ProducerRef> {
         self.producer.as_ref()
+    }
+
+    /// Whether reading is to stop for the write backlog: `true` once the
+    /// buffer passes the high-water mark, until
+    /// [`read_resumes`](TransportCore::read_resumes) finds it at the
+    /// low-water mark. Crate-private for now (the mio connection is its one
+    /// user), so the public API is unchanged.
+    pub(crate) fn read_backlogged(&mut self) -> bool {
+        if !self.read_backlogged && self.buffer.len() > self.high {
+            self.read_backlogged = true;
+        }
+        self.read_backlogged
+    }
+
+    /// After a flush: whether reading stopped for the backlog and may go
+    /// on now (the buffer is at or below the low-water mark, or the
+    /// connection is closing and reads no more anyway); clears the stop.
+    pub(crate) fn read_resumes(&mut self) -> bool {
+        if !self.read_backlogged || self.buffer.len() > self.low {
+            return false;
+        }
+        self.read_backlogged = false;
+        true
     }
 
     /// Whether the core paused the streaming producer for backlog.
@@ -465,6 +518,7 @@ impl fmt::Debug for TransportCore {
                 &self.producer.as_ref().map(|p| p.is_streaming()),
             )
             .field("producer_paused", &self.producer_paused)
+            .field("read_backlogged", &self.read_backlogged)
             .finish()
     }
 }

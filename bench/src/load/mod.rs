@@ -4,6 +4,7 @@ mod churn;
 mod idle;
 mod pingpong;
 mod stream;
+mod stream_threads;
 mod udp_pingpong;
 mod tls_stream;
 
@@ -38,6 +39,9 @@ pub(crate) enum Scenario {
     PingPong50PerCoreOneCpu,
     /// The stream load against one reactor and several.
     StreamPerCore,
+    /// 4 connections, a writer and a reader thread each, no cap on bytes
+    /// in flight but the kernel's: every byte checked.
+    StreamUnbounded,
     /// 1 UDP peer: a 64-byte datagram, wait for its echo, repeat.
     UdpPingPong1,
     /// The same with 50 UDP peers at once.
@@ -57,7 +61,7 @@ pub(crate) enum Unit {
 }
 
 impl Scenario {
-    pub(crate) const ALL: [Scenario; 13] = [
+    pub(crate) const ALL: [Scenario; 14] = [
         Scenario::PingPong1,
         Scenario::PingPong1Same,
         Scenario::PingPong1Split,
@@ -68,6 +72,7 @@ impl Scenario {
         Scenario::PingPong50PerCore,
         Scenario::PingPong50PerCoreOneCpu,
         Scenario::StreamPerCore,
+        Scenario::StreamUnbounded,
         Scenario::UdpPingPong1,
         Scenario::UdpPingPong50,
         Scenario::TlsStream,
@@ -85,6 +90,7 @@ impl Scenario {
             Scenario::PingPong50PerCore => "pingpong50-per-core",
             Scenario::PingPong50PerCoreOneCpu => "pingpong50-per-core-one-cpu",
             Scenario::StreamPerCore => "stream-per-core",
+            Scenario::StreamUnbounded => "stream-unbounded",
             Scenario::UdpPingPong1 => "udp-pingpong1",
             Scenario::UdpPingPong50 => "udp-pingpong50",
             Scenario::TlsStream => "tls-stream",
@@ -138,7 +144,10 @@ impl Scenario {
 
     pub(crate) fn unit(self) -> Unit {
         match self {
-            Scenario::Stream | Scenario::StreamPerCore | Scenario::TlsStream => Unit::Bytes,
+            Scenario::Stream
+            | Scenario::StreamPerCore
+            | Scenario::StreamUnbounded
+            | Scenario::TlsStream => Unit::Bytes,
             _ => Unit::Ops,
         }
     }
@@ -165,7 +174,8 @@ impl Scenario {
                 Rate = MiB/s echoed (ops/CPU-s is MiB per server CPU-second); measures bulk \
                 throughput and write buffering under backpressure."
                 .to_string(),
-            Scenario::Churn => "4 client threads, each in a loop: connect, send 64 bytes, read \
+            Scenario::Churn => "4 client threads, one connection open per thread at a time, each \
+                in a loop: connect, send 64 bytes, read \
                 the echo, close (with SO_LINGER 0, so no TIME_WAIT). Rate = connections/s; \
                 p50/p99 = the whole open-echo-close. Measures accept, setup and teardown."
                 .to_string(),
@@ -214,6 +224,14 @@ impl Scenario {
                 byte rather than per wakeup, split over two reactors (`run_per_core`) or two \
                 mio threads."
                 .to_string(),
+            Scenario::StreamUnbounded => "4 connections, each with a writer thread sending 16 KiB \
+                chunks as fast as the socket takes them and a reader thread checking every \
+                echoed byte (blocking sockets): no application cap on bytes in flight, the \
+                peer's receive window and the socket buffers are the only limit, so the server \
+                meets a full socket on most writes. Rate = MiB/s echoed (ops/CPU-s is MiB per \
+                server CPU-second); measures what a server does under real backpressure: how \
+                much it reads per write it cannot finish, how much it buffers, how often it \
+                wakes the peer."
             Scenario::UdpPingPong1 => "1 UDP peer (a connected mio socket) sends a 64-byte \
                 datagram to the server's UDP echo port, waits for the echo (checked byte for \
                 byte), and sends again. Rate = round trips/s. The servers: Torsion's \
@@ -288,6 +306,7 @@ pub(crate) fn run(scenario: Scenario, port: u16, pid: u32, config: &Config) -> i
             pingpong::run(addr, pid, 50, config)
         }
         Scenario::Stream | Scenario::StreamPerCore => stream::run(addr, pid, 4, config),
+        Scenario::StreamUnbounded => stream_threads::run(addr, pid, 4, config),
         Scenario::TlsStream => tls_stream::run(addr, pid, 4, config),
         Scenario::Churn => churn::run(addr, pid, 4, config),
         Scenario::Idle => idle::run(addr, pid, config),

@@ -190,6 +190,7 @@ impl Summary {
             Scenario::PingPong1Split,
             Scenario::PingPong50,
             Scenario::Stream,
+            Scenario::StreamUnbounded,
             Scenario::UdpPingPong1,
             Scenario::UdpPingPong50,
         ] {
@@ -212,6 +213,19 @@ impl Summary {
                 "rate vs mio",
                 row.rate_vs[0],
                 0.90,
+            ));
+            // Per connection, what accept, setup and close cost the server.
+            bars.push(Bar::at_least(
+                Scenario::Churn,
+                "ops/CPU-s vs mio",
+                row.efficiency_vs[0],
+                0.95,
+            ));
+            bars.push(Bar::at_least(
+                Scenario::Churn,
+                "ops/CPU-s vs tokio",
+                row.efficiency_vs[1],
+                1.0,
             ));
         }
         if let Some(row) = torsion(Scenario::Idle) {

@@ -138,8 +138,17 @@ pub trait TcpTransport: Transport {
 
     /// Flow control: a registered streaming producer is paused once more
     /// than `high` bytes wait to be sent, and resumed once `low` or fewer
-    /// do (defaults: `DEFAULT_HIGH_WATER`, `DEFAULT_LOW_WATER`). Transports
+    /// do (defaults: `DEFAULT_HIGH_WATER`, `DEFAULT_LOW_WATER`). The same
+    /// marks stop the reactor's connections from reading while more than
+    /// `high` bytes wait and let them read on at `low` (read
+    /// backpressure: memory stays bounded when the peer does not read what
+    /// the protocol answers); `high = usize::MAX` turns both off. Transports
     /// without a send buffer (test doubles) ignore it.
+    ///
+    /// # Twisted
+    ///
+    /// Twisted's transports read on however much waits to be sent; see
+    /// `TransportCore`'s read backpressure for why Torsion's do not.
     fn set_write_buffer_limits(&self, high: usize, low: usize) {
         let _ = (high, low);
     }

@@ -19,6 +19,8 @@ use crate::interfaces::{ProtocolRef, Transport, TransportRef};
 use crate::transport_core::{TransportCore, WriteSide};
 use crate::{Address, Failure};
 
+#[cfg(test)]
+mod tests;
 mod transport;
 
 /// Reads handled per readiness event before yielding to other connections.
@@ -180,12 +182,17 @@ impl Connection {
                 // abortConnection stops reading): after a panic in
                 // data_received, bytes already in the socket never reach
                 // the protocol.
-                let core = &self.state.borrow().core;
+                // Nor while more than the high-water mark waits to be sent
+                // (TransportCore's read backpressure): the bytes wait in
+                // the kernel, whose window slows the peer, until the
+                // buffer drains (`after_write` reads on).
+                let core = &mut self.state.borrow_mut().core;
                 if core.is_closed()
                     || core.is_disconnecting()
                     || core.is_aborting()
                     || core.is_read_eof()
                     || core.is_reading_paused()
+                    || core.read_backlogged()
                 {
                     break;
                 }
@@ -354,7 +361,9 @@ impl Connection {
         state.core.accepting_writes() && state.error.is_none()
     }
 
-    fn do_write(&self) {
+    /// Flushes what the socket takes; returns whether reading, stopped for
+    /// the backlog, is to go on now (the caller reads).
+    fn do_write(&self) -> bool {
         loop {
             // Descriptors go out with the first byte of this write; taken
             // out first so the buffer can stay borrowed during the syscall.
@@ -388,17 +397,21 @@ impl Connection {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     self.write_error(e);
-                    return;
+                    return false;
                 }
             }
         }
-        self.after_write();
+        self.after_write()
     }
 
     /// What follows a flush: resume the producer, finish a close or a
-    /// half-close.
-    fn after_write(&self) {
-        let effects = self.state.borrow_mut().core.flushed();
+    /// half-close; returns whether reading, stopped for the backlog, is to
+    /// go on now (the caller reads).
+    fn after_write(&self) -> bool {
+        let (effects, read_resumes) = {
+            let core = &mut self.state.borrow_mut().core;
+            (core.flushed(), core.read_resumes())
+        };
         if let Some(writable) = effects.writable {
             self.reregister(writable);
         }
@@ -409,6 +422,7 @@ impl Connection {
         } else if effects.shutdown_write {
             self.shutdown_write();
         }
+        read_resumes
     }
 
     fn shutdown_write(&self) {
@@ -499,12 +513,13 @@ impl Connection {
 
 impl IoSource for Connection {
     fn ready(self: Rc<Self>, event: &mio::event::Event) {
-        if event.is_writable() {
-            self.do_write();
-        }
+        // Reading that stopped for the backlog goes on to the end: the
+        // readiness seen while stopped is not reported again.
+        let read_resumes = event.is_writable() && self.do_write();
         let continues = self.state.borrow().read_continues;
-        if (event.is_readable() || event.is_read_closed() || event.is_error()) && !continues {
-            self.do_read(event.is_read_closed() || event.is_error());
+        let readable = event.is_readable() || event.is_read_closed() || event.is_error();
+        if (readable || read_resumes) && !continues {
+            self.do_read(read_resumes || event.is_read_closed() || event.is_error());
         }
     }
 

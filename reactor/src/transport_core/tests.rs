@@ -339,3 +339,41 @@ fn take_buffer_keeps_the_order() {
     assert_eq!(core.take_buffer(), b"bcd");
     assert_eq!(core.buffered(), 0);
 }
+
+#[test]
+fn reading_stops_above_the_high_mark_and_goes_on_at_the_low_mark() {
+    let mut core = TransportCore::new();
+    core.set_water_marks(100, 40);
+    let _ = core.buffer(&[0; 100]);
+    assert!(!core.read_backlogged(), "at the high mark: reading goes on");
+    let _ = core.buffer(&[0; 1]);
+    assert!(core.read_backlogged(), "past the high mark: reading stops");
+    core.sink_accepted(60);
+    let _ = core.flushed();
+    assert!(!core.read_resumes(), "41 bytes left: above the low mark");
+    assert!(core.read_backlogged(), "still stopped between the marks");
+    core.sink_accepted(1);
+    let _ = core.flushed();
+    assert!(core.read_resumes(), "at the low mark: reading goes on");
+    assert!(!core.read_resumes(), "told once");
+    assert!(!core.read_backlogged());
+}
+
+#[test]
+fn the_read_stop_is_not_the_protocols_pause() {
+    let mut core = TransportCore::new();
+    core.set_water_marks(10, 0);
+    assert!(!core.set_reading_paused(true));
+    let _ = core.buffer(&[0; 11]);
+    assert!(core.read_backlogged());
+    core.sink_accepted(11);
+    let _ = core.flushed();
+    assert!(core.read_resumes());
+    // The protocol's own pause outlives the backlog's.
+    assert!(core.is_reading_paused());
+    // And a core that never buffered past the mark is never stopped.
+    let mut quiet = TransportCore::new();
+    let _ = quiet.buffer(&[0; DEFAULT_HIGH_WATER]);
+    assert!(!quiet.read_backlogged());
+    assert!(!quiet.read_resumes());
+}

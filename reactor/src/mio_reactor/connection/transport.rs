@@ -53,8 +53,8 @@ impl Consumer for Connection {
         let _removed = removed?;
         // A close waiting for the producer to go can finish now.
         self.soon(|me| {
-            if me.state.borrow().core.buffered() == 0 {
-                me.after_write();
+            if me.state.borrow().core.buffered() == 0 && me.after_write() {
+                me.do_read(true);
             }
         });
         Ok(())
