@@ -16,9 +16,7 @@ use std::time::Duration;
 
 use torsion::application::{backoff_policy, ClientService, Service};
 use torsion::endpoints::client_from_string;
-use torsion::{
-    DelayedCall, Factory, Failure, Protocol, ReactorTcp, ReactorTimeExt, TransportRef,
-};
+use torsion::{DelayedCall, Factory, Failure, Protocol, ReactorTcp, ReactorTimeExt, TransportRef};
 use torsion_testing::sim::{Link, SimHost, Simulation};
 
 /// Echoes whatever it gets.

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion::endpoints::Tcp4ClientEndpoint;
-use torsion_examples::{clean_close, init_logging, StartTlsClient};
 use torsion::protocols::LineReceiver;
-use torsion::{Factory, Failure, Reactor, ReactorCore, StreamClientEndpoint};
 use torsion::tls::{ClientTlsOptions, TlsFactory};
+use torsion::{Factory, Failure, Reactor, ReactorCore, StreamClientEndpoint};
+use torsion_examples::{clean_close, init_logging, StartTlsClient};
 
 fn main() -> ExitCode {
     init_logging();

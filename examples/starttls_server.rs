@@ -10,12 +10,12 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion::endpoints::Tcp4ServerEndpoint;
+use torsion::protocols::LineReceiver;
+use torsion::tls::TlsFactory;
+use torsion::{Factory, Reactor};
 use torsion_examples::{
     init_logging, port_argument, serve_until_stopped, SelfSigned, StartTlsServer,
 };
-use torsion::protocols::LineReceiver;
-use torsion::{Factory, Reactor};
-use torsion::tls::TlsFactory;
 
 fn main() -> ExitCode {
     init_logging();

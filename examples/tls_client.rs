@@ -15,12 +15,12 @@ use std::rc::Rc;
 use std::{cell::RefCell, thread};
 
 use torsion::endpoints::Tcp4ClientEndpoint;
-use torsion_examples::{clean_close, init_logging};
+use torsion::tls::{ClientTlsOptions, TlsClientEndpoint};
 use torsion::{
     Factory, Failure, Protocol, Reactor, ReactorCore, ReactorFromThreads, StreamClientEndpointExt,
     ThreadHandle, TransportRef,
 };
-use torsion::tls::{ClientTlsOptions, TlsClientEndpoint};
+use torsion_examples::{clean_close, init_logging};
 
 thread_local! {
     /// The connection's transport, reached by the lines stdin's thread

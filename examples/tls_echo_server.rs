@@ -10,9 +10,9 @@ use std::process::ExitCode;
 use std::rc::Rc;
 
 use torsion::endpoints::Tcp4ServerEndpoint;
-use torsion_examples::{init_logging, port_argument, serve_until_stopped, EchoFactory, SelfSigned};
-use torsion::Reactor;
 use torsion::tls::TlsServerEndpoint;
+use torsion::Reactor;
+use torsion_examples::{init_logging, port_argument, serve_until_stopped, EchoFactory, SelfSigned};
 
 fn main() -> ExitCode {
     init_logging();

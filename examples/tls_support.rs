@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use torsion::protocols::{LineControl, LineHandler};
 use torsion::error::ConnectionDone;
-use torsion::{DynProtocolFactory, Failure, Reactor, ReactorCore, StreamServerEndpoint};
+use torsion::protocols::{LineControl, LineHandler};
 use torsion::tls::rustls::pki_types::PrivateKeyDer;
 use torsion::tls::{start_tls, ServerTlsOptions, TlsContext};
+use torsion::{DynProtocolFactory, Failure, Reactor, ReactorCore, StreamServerEndpoint};
 
 /// A self-signed server certificate made at start (rcgen), saved as PEM
 /// so that clients can trust it.

@@ -10,8 +10,8 @@ use std::cell::RefCell;
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use torsion_examples::{init_logging, UdpEcho};
 use torsion::{Reactor, ReactorCore, ReactorUdp, DEFAULT_MAX_PACKET_SIZE};
+use torsion_examples::{init_logging, UdpEcho};
 
 fn main() -> ExitCode {
     init_logging();

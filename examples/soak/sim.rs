@@ -9,7 +9,9 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use torsion::application::{backoff_policy, set_service_parent, MultiService, RetryPolicy, Service};
+use torsion::application::{
+    backoff_policy, set_service_parent, MultiService, RetryPolicy, Service,
+};
 use torsion::endpoints::client_from_string;
 use torsion::{ReactorTcp, ReactorTime, StreamClientEndpoint};
 use torsion_testing::sim::{Link, SimRng, Simulation};

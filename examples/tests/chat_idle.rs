@@ -9,8 +9,8 @@ use std::rc::Rc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use torsion_examples::{ChatFactory, ChatLimits};
 use torsion::{Reactor, ReactorTcp};
+use torsion_examples::{ChatFactory, ChatLimits};
 
 const IDLE: Duration = Duration::from_millis(400);
 

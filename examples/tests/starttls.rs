@@ -5,13 +5,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use torsion_examples::{SelfSigned, StartTlsClient, StartTlsServer};
-use torsion::protocols::LineReceiver;
 use torsion::error::ConnectionDone;
-use torsion::ProtocolRef;
-use torsion_testing::{connect, FakeTransport};
+use torsion::protocols::LineReceiver;
 use torsion::tls::rustls::RootCertStore;
 use torsion::tls::{load_certificates, ClientTlsOptions, TlsProtocol};
+use torsion::ProtocolRef;
+use torsion_examples::{SelfSigned, StartTlsClient, StartTlsServer};
+use torsion_testing::{connect, FakeTransport};
 
 #[test]
 fn starttls_upgrade_then_echo() {

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use torsion_examples::UdpEcho;
 use torsion::{Reactor, ReactorUdp, DEFAULT_MAX_PACKET_SIZE};
+use torsion_examples::UdpEcho;
 
 const DATAGRAMS: usize = 10_000;
 /// In flight at once: far below what the sockets' buffers hold, so

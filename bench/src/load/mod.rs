@@ -5,8 +5,8 @@ mod idle;
 mod pingpong;
 mod stream;
 mod stream_threads;
-mod udp_pingpong;
 mod tls_stream;
+mod udp_pingpong;
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -232,6 +232,7 @@ impl Scenario {
                 server CPU-second); measures what a server does under real backpressure: how \
                 much it reads per write it cannot finish, how much it buffers, how often it \
                 wakes the peer."
+                .to_string(),
             Scenario::UdpPingPong1 => "1 UDP peer (a connected mio socket) sends a 64-byte \
                 datagram to the server's UDP echo port, waits for the echo (checked byte for \
                 byte), and sends again. Rate = round trips/s. The servers: Torsion's \
