@@ -475,3 +475,5 @@ impl fmt::Display for LoopingCallError {
 }
 
 impl Error for LoopingCallError {}
+
+pub use crate::process_error::{ProcessDone, ProcessTerminated, SignalError, SpawnError};

@@ -85,12 +85,13 @@ mod failure;
 mod interfaces;
 mod mio_reactor;
 mod per_core;
-mod wrappers;
+mod process_error;
 mod system_triggers;
 pub mod task;
 mod threads;
 mod time;
 mod transport_core;
+mod wrappers;
 
 pub use address::Address;
 pub use defer::{
@@ -100,9 +101,8 @@ pub use defer::{
 pub use executor::{LocalExecutor, LocalFuture, LocalSpawn};
 pub use failure::{log_failure, Failure};
 pub use interfaces::*;
-pub use mio_reactor::{Reactor, ThreadError};
+pub use mio_reactor::{Reactor, StandardIO, ThreadError};
 pub use per_core::{run_per_core, CoreFailure, CoreSetup, PerCore, PerCoreError, SetupError};
-pub use wrappers::{Factory, PortCounter, ProtocolWrapper, WrapperHooks};
 pub use system_triggers::SystemTriggers;
 pub use threads::{thread_channel, ThreadCalls, ThreadHandle};
 pub use time::{DelayedCall, TimerId, TimerQueue, Timers};
@@ -110,3 +110,4 @@ pub use transport_core::{
     CloseReason, Closing, Effects, ProducerCall, TransportCore, WriteSide, DEFAULT_HIGH_WATER,
     DEFAULT_LOW_WATER,
 };
+pub use wrappers::{Factory, PortCounter, ProtocolWrapper, WrapperHooks};

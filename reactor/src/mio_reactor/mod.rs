@@ -2,12 +2,17 @@
 
 mod connection;
 mod connector;
+mod pipe;
 mod pool;
 mod port;
+mod process;
 mod reactor;
+mod reap;
+mod stdio;
 mod stream;
 mod tcp;
 mod unix;
 
 pub use pool::ThreadError;
 pub use reactor::Reactor;
+pub use stdio::StandardIO;
