@@ -220,7 +220,9 @@ pub trait ReactorProcess {
 /// # Implementing
 ///
 /// ```
-/// use torsion_reactor::{error::ProcessTerminated, Failure, ProcessProtocol};
+/// use std::{cell::RefCell, rc::Rc, time::Duration};
+/// use torsion_reactor::error::ProcessTerminated;
+/// use torsion_reactor::{Failure, ProcessOptions, ProcessProtocol, Reactor, ReactorProcess};
 ///
 /// #[derive(Default)]
 /// struct Collect {
@@ -236,10 +238,23 @@ pub trait ReactorProcess {
 ///     fn process_ended(&mut self, reason: Failure) {
 ///         self.code = Some(match reason.downcast_ref::<ProcessTerminated>() {
 ///             Some(terminated) => terminated.exit_code().unwrap_or(-1),
-///             None => 0,
+///             None => 0, // ProcessDone
 ///         });
 ///     }
 /// }
+///
+/// let reactor = Reactor::new()?;
+/// let collect = Rc::new(RefCell::new(Collect::default()));
+/// reactor.spawn_process(collect.clone(), ProcessOptions::new("echo").arg("hi"))?;
+/// for _ in 0..100 {
+///     if collect.borrow().code.is_some() {
+///         break;
+///     }
+///     reactor.iterate(Some(Duration::from_millis(100)))?;
+/// }
+/// assert_eq!(collect.borrow().out, b"hi\n");
+/// assert_eq!(collect.borrow().code, Some(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait ProcessProtocol: 'static {
     /// The process started; the default calls

@@ -37,8 +37,8 @@ use crate::{Address, Failure, Reactor};
 ///
 /// # Examples
 ///
-/// Echo stdin to stdout until end-of-file (here on pipes, as a test
-/// would; [`StandardIO::new`] takes the real ones):
+/// Echo stdin to stdout until end-of-file (here on socket pairs, as a
+/// test would; [`StandardIO::new`] takes the real ones):
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -57,8 +57,8 @@ use crate::{Address, Failure, Reactor};
 /// }
 ///
 /// let reactor = Reactor::new()?;
-/// let (stdin_read, mut stdin_write) = std::io::pipe()?;
-/// let (mut stdout_read, stdout_write) = std::io::pipe()?;
+/// let (stdin_read, mut stdin_write) = std::os::unix::net::UnixStream::pair()?;
+/// let (mut stdout_read, stdout_write) = std::os::unix::net::UnixStream::pair()?;
 /// let stdio = StandardIO::with_fds(
 ///     &reactor,
 ///     std::rc::Rc::new(std::cell::RefCell::new(Echo(None))),
