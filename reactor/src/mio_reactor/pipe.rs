@@ -482,6 +482,9 @@ impl IoSource for PipeWriter {
     }
 
     fn shutdown(self: Rc<Self>) {
+        // What the pipe takes now still goes out (the last lines a program
+        // printed to stdout before stopping the reactor).
+        self.flush();
         self.close(Failure::new(ConnectionLost::new()));
     }
 }
