@@ -81,6 +81,7 @@ mod endpoint;
 mod iosim;
 mod log_capture;
 mod memory_reactor;
+mod process_transport;
 mod protocols;
 mod string_transport;
 
@@ -90,5 +91,6 @@ pub use endpoint::*;
 pub use iosim::*;
 pub use log_capture::*;
 pub use memory_reactor::*;
+pub use process_transport::{FakeProcessTransport, ProcessSpawn, FAKE_PID};
 pub use protocols::*;
 pub use string_transport::*;

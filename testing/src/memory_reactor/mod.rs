@@ -3,6 +3,7 @@
 //! `twisted.internet.testing`).
 
 mod clock;
+mod process;
 mod raising;
 mod reactor;
 mod records;

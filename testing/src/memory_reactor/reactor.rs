@@ -112,13 +112,13 @@ use super::records::{FakeConnector, FakePort, TcpClient, TcpServer, UnixClient, 
 ///   have no counterpart in Torsion's traits.
 #[derive(Clone)]
 pub struct MemoryReactor {
-    inner: Rc<Inner>,
+    pub(super) inner: Rc<Inner>,
 }
 
 /// A `call_when_running` hook waiting for `run`, with the id that removes it.
 type Hook = (TriggerId, Box<dyn FnOnce()>);
 
-struct Inner {
+pub(super) struct Inner {
     running: Cell<bool>,
     has_run: Cell<bool>,
     has_stopped: Cell<bool>,
@@ -133,6 +133,8 @@ struct Inner {
     connectors: RefCell<Vec<Rc<FakeConnector>>>,
     thread_handle: ThreadHandle,
     thread_calls: ThreadCalls,
+    /// `spawn_process` calls (`process.rs`).
+    pub(super) processes: RefCell<Vec<crate::ProcessSpawn>>,
 }
 
 impl Default for MemoryReactor {
@@ -162,6 +164,7 @@ impl MemoryReactor {
                 connectors: RefCell::default(),
                 thread_handle,
                 thread_calls,
+                processes: RefCell::default(),
             }),
         }
     }
