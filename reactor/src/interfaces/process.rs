@@ -175,6 +175,14 @@ impl ProcessOptions {
 }
 
 /// A reactor that runs child processes (Twisted's `IReactorProcess`).
+///
+/// The mio [`Reactor`](crate::Reactor) sees a child exit through a pidfd
+/// registered with the poller (Linux 5.3+), or else through SIGCHLD (each
+/// signal checks every live child with a non-blocking `waitpid`, so
+/// coalesced signals lose no exit): no busy loop, no thread. Children
+/// still running when the reactor shuts down (or whose transport and
+/// protocol are dropped first) are handed to a thread that waits for
+/// them, so none is left a zombie; they are not killed (as in Twisted).
 pub trait ReactorProcess {
     /// Starts the child `options` describe, connected to `protocol`
     /// (its `make_connection` is called before this returns).
