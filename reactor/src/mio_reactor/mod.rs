@@ -3,6 +3,7 @@
 mod connection;
 mod connector;
 mod pipe;
+mod pipe_writer;
 mod pool;
 mod port;
 mod process;

@@ -10,9 +10,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::rc::Rc;
 
-use super::pipe::{
-    register_producer_on, unregister_producer_on, PipeOwner, PipeReader, PipeWriter,
-};
+use super::pipe::{PipeOwner, PipeReader};
+use super::pipe_writer::{register_producer_on, unregister_producer_on, PipeWriter};
 use super::reactor::Shared;
 use super::reap::{hand_to_reaper, ExitWatch, ProcessTable};
 use crate::error::{

@@ -8,9 +8,8 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
-use super::pipe::{
-    register_producer_on, unregister_producer_on, PipeOwner, PipeReader, PipeWriter,
-};
+use super::pipe::{PipeOwner, PipeReader};
+use super::pipe_writer::{register_producer_on, unregister_producer_on, PipeWriter};
 use super::reactor::Shared;
 use crate::error::{ConnectionDone, PanicError, ProducerError};
 use crate::interfaces::{
