@@ -52,6 +52,8 @@ mod description;
 mod from_string;
 mod hostname;
 mod lockfile;
+mod process;
+mod stdio;
 mod tcp;
 mod unix;
 mod wrapping;
@@ -64,6 +66,8 @@ pub use hostname::{
     HostnameConnectError, HostnameEndpoint, NameResolver, StaticResolver, SystemResolver,
 };
 pub use lockfile::{lock_owner, lock_path, LockFile};
+pub use process::{ProcessEndpoint, StandardErrorBehavior};
+pub use stdio::StandardIOEndpoint;
 pub use tcp::{
     Tcp4ClientEndpoint, Tcp4ServerEndpoint, Tcp6ClientEndpoint, Tcp6ServerEndpoint,
     TcpClientEndpoint, TcpServerEndpoint, V4, V6,

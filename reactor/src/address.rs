@@ -32,6 +32,9 @@ pub enum Address {
         /// The port.
         port: u16,
     },
+    /// A pipe: the far end of a standard I/O or child process transport
+    /// (Twisted's `PipeAddress`, and its `_ProcessAddress`).
+    Pipe,
 }
 
 impl Address {
@@ -40,7 +43,7 @@ impl Address {
         match self {
             Address::Tcp(addr) => Some(addr.port()),
             Address::Hostname { port, .. } => Some(*port),
-            Address::Unix(_) => None,
+            Address::Unix(_) | Address::Pipe => None,
         }
     }
 }
@@ -59,6 +62,7 @@ impl fmt::Display for Address {
             Address::Unix(Some(path)) => write!(f, "unix:{}", path.display()),
             Address::Unix(None) => f.write_str("unix:<unnamed>"),
             Address::Hostname { host, port } => write!(f, "{host}:{port}"),
+            Address::Pipe => f.write_str("pipe"),
         }
     }
 }

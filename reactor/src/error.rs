@@ -582,3 +582,4 @@ impl fmt::Display for SchedulerError {
 }
 
 impl Error for SchedulerError {}
+pub use crate::process_error::{ProcessDone, ProcessTerminated, SignalError, SpawnError};

@@ -4,6 +4,7 @@
 mod core;
 mod endpoint;
 mod factory;
+mod process;
 mod producer;
 mod protocol;
 mod tcp;
@@ -19,6 +20,10 @@ pub use endpoint::{
     StreamClientEndpoint, StreamClientEndpointExt, StreamServerEndpoint, StreamServerEndpointExt,
 };
 pub use factory::{DynProtocolFactory, HookedProtocol, ProtocolFactory};
+pub use process::{
+    parse_signal, ChildFd, ProcessOptions, ProcessProtocol, ProcessProtocolRef, ProcessTransport,
+    ProcessTransportRef, ReactorProcess,
+};
 pub use producer::{Consumer, Producer, ProducerRef, PullProducer, PushProducer};
 pub(crate) use protocol::short_type_name;
 pub use protocol::{FileDescriptorReceiver, HalfCloseableProtocol, Protocol, ProtocolRef};

@@ -163,7 +163,7 @@ impl StreamPort {
         match &*self.host.borrow() {
             Address::Tcp(address) if address.ip().is_unspecified() => None,
             host @ (Address::Tcp(_) | Address::Unix(_)) => Some(host.clone()),
-            Address::Hostname { .. } => None,
+            Address::Hostname { .. } | Address::Pipe => None,
         }
     }
 

@@ -86,6 +86,8 @@ pub(crate) struct ReactorState {
     reserve_fd: RefCell<Option<std::fs::File>>,
     install_signal_handlers: Cell<bool>,
     pub(crate) pool: Pool,
+    /// Children waiting for their exit to be seen (`process.rs`, `reap.rs`).
+    pub(crate) processes: super::reap::ProcessTable,
 }
 
 /// The reactor: one thread, one `mio::Poll`, the shared timer queue,
@@ -170,6 +172,7 @@ impl Reactor {
             reserve_fd: RefCell::new(reserve_descriptor()),
             install_signal_handlers: Cell::new(true),
             pool: Pool::new(WORKER_THREADS),
+            processes: Default::default(),
         });
         let weak = Rc::downgrade(&shared);
         shared.system_events.add(

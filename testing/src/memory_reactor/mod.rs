@@ -2,6 +2,7 @@
 //! reactors that record what code asks of them (Twisted's
 //! `twisted.internet.testing`).
 
+mod process;
 mod raising;
 mod reactor;
 mod reactor_clock;

@@ -113,13 +113,13 @@ use super::udp::UdpServer;
 ///   have no counterpart in Torsion's traits.
 #[derive(Clone)]
 pub struct MemoryReactor {
-    inner: Rc<Inner>,
+    pub(super) inner: Rc<Inner>,
 }
 
 /// A `call_when_running` hook waiting for `run`, with the id that removes it.
 type Hook = (TriggerId, Box<dyn FnOnce()>);
 
-struct Inner {
+pub(super) struct Inner {
     running: Cell<bool>,
     has_run: Cell<bool>,
     has_stopped: Cell<bool>,
@@ -135,6 +135,8 @@ struct Inner {
     udp_servers: RefCell<Vec<UdpServer>>,
     thread_handle: ThreadHandle,
     thread_calls: ThreadCalls,
+    /// `spawn_process` calls (`process.rs`).
+    pub(super) processes: RefCell<Vec<crate::ProcessSpawn>>,
 }
 
 impl Default for MemoryReactor {
@@ -165,6 +167,7 @@ impl MemoryReactor {
                 udp_servers: RefCell::default(),
                 thread_handle,
                 thread_calls,
+                processes: RefCell::default(),
             }),
         }
     }

@@ -1,0 +1,278 @@
+//! [`ProcessEndpoint`]: a client endpoint whose connection is a child
+//! process's stdin and stdout (Twisted's `ProcessEndpoint`).
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use torsion_reactor::error::{NoProtocol, ProducerError};
+use torsion_reactor::{
+    Address, Consumer, Deferred, DynProtocolFactory, Failure, ProcessOptions, ProcessProtocol,
+    ProcessTransportRef, Producer, ProducerRef, ProtocolRef, PushProducer, ReactorProcess,
+    StreamClientEndpoint, Transport, TransportRef,
+};
+
+/// What becomes of what the child writes on stderr (Twisted's
+/// `StandardErrorBehavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum StandardErrorBehavior {
+    /// Logged at warning level (the default).
+    #[default]
+    Log,
+    /// Dropped.
+    Drop,
+}
+
+/// Runs a program per connection: the protocol's transport writes to the
+/// child's stdin, the child's stdout reaches `data_received`, and
+/// `connection_lost` comes when the child has ended (its reason is the
+/// exit's: `ProcessDone` or `ProcessTerminated`). Any protocol, and
+/// `ClientService`, can so talk to a subprocess.
+///
+/// # Examples
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc, time::Duration};
+/// use torsion_endpoints::ProcessEndpoint;
+/// use torsion_reactor::{Factory, Protocol, Reactor, StreamClientEndpointExt, TransportRef};
+///
+/// #[derive(Debug, Default)]
+/// struct Upper(Vec<u8>, bool);
+/// impl Protocol for Upper {
+///     fn connection_made(&mut self, transport: TransportRef) {
+///         transport.write(b"shout\n");
+///         transport.lose_write_connection(); // close the child's stdin
+///     }
+///     fn data_received(&mut self, data: &[u8]) {
+///         self.0.extend_from_slice(data);
+///     }
+///     fn connection_lost(&mut self, _reason: torsion_reactor::Failure) {
+///         self.1 = true;
+///     }
+/// }
+///
+/// let reactor = Reactor::new()?;
+/// let endpoint = ProcessEndpoint::new(reactor.clone(), "tr").args(["a-z", "A-Z"]);
+/// let connected = endpoint.connect(Factory::for_protocol(Upper::default));
+/// // Spawning is immediate: the Deferred has fired.
+/// let protocol: Rc<RefCell<Upper>> = match connected.take_result() {
+///     Some(Ok(protocol)) => protocol,
+///     other => panic!("not connected: {other:?}"),
+/// };
+/// for _ in 0..100 {
+///     if protocol.borrow().1 {
+///         break;
+///     }
+///     reactor.iterate(Some(Duration::from_millis(50)))?;
+/// }
+/// assert_eq!(protocol.borrow().0, b"SHOUT\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Twisted
+///
+/// `ProcessEndpoint(reactor, executable, args, env, path, errFlag=...)`;
+/// `uid`, `gid`, `usePTY` and `childFDs` are not taken (stdin and stdout
+/// are the connection, stderr a pipe). The arguments exclude the program
+/// name, and the environment is inherited, as in
+/// [`ProcessOptions`](torsion_reactor::ProcessOptions).
+pub struct ProcessEndpoint<R> {
+    reactor: R,
+    program: PathBuf,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    env_clear: bool,
+    current_dir: Option<PathBuf>,
+    stderr: StandardErrorBehavior,
+}
+
+impl<R: ReactorProcess + 'static> ProcessEndpoint<R> {
+    /// Runs `program` (on `PATH` if it has no `/`) for each connection.
+    pub fn new(reactor: R, program: impl Into<PathBuf>) -> Self {
+        ProcessEndpoint {
+            reactor,
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            env_clear: false,
+            current_dir: None,
+            stderr: StandardErrorBehavior::default(),
+        }
+    }
+
+    /// The arguments (without the program name).
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Sets a variable of the child's environment.
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    /// Starts the child's environment empty.
+    pub fn env_clear(mut self) -> Self {
+        self.env_clear = true;
+        self
+    }
+
+    /// The child's working directory.
+    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.current_dir = Some(dir.into());
+        self
+    }
+
+    /// What to do with the child's stderr (Twisted's `errFlag`).
+    pub fn stderr(mut self, behavior: StandardErrorBehavior) -> Self {
+        self.stderr = behavior;
+        self
+    }
+
+    fn options(&self) -> ProcessOptions {
+        let mut options = ProcessOptions::new(&self.program).args(&self.args);
+        for (key, value) in &self.env {
+            options = options.env(key, value);
+        }
+        if self.env_clear {
+            options = options.env_clear();
+        }
+        if let Some(dir) = &self.current_dir {
+            options = options.current_dir(dir);
+        }
+        options
+    }
+}
+
+impl<R: ReactorProcess + 'static> StreamClientEndpoint for ProcessEndpoint<R> {
+    fn connect_dyn(&self, factory: Rc<dyn DynProtocolFactory>) -> Deferred<ProtocolRef> {
+        let Some(protocol) = factory.build_protocol(&Address::Pipe) else {
+            return Deferred::failed(NoProtocol);
+        };
+        let adapter = Rc::new(std::cell::RefCell::new(Adapter {
+            protocol: protocol.clone(),
+            program: self.program.display().to_string(),
+            stderr: self.stderr,
+        }));
+        match self.reactor.spawn_process(adapter, self.options()) {
+            Ok(_) => Deferred::succeeded(protocol),
+            Err(error) => Deferred::failed(error),
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("process:{}", self.program.display())
+    }
+}
+
+impl<R> fmt::Debug for ProcessEndpoint<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessEndpoint")
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .finish()
+    }
+}
+
+/// The process protocol that speaks for a stream protocol (Twisted's
+/// `_WrapIProtocol`).
+struct Adapter {
+    protocol: ProtocolRef,
+    program: String,
+    stderr: StandardErrorBehavior,
+}
+
+impl ProcessProtocol for Adapter {
+    fn connection_made(&mut self, transport: ProcessTransportRef) {
+        let transport: TransportRef = Rc::new(AsTransport(transport));
+        self.protocol.borrow_mut().make_connection(transport);
+    }
+
+    fn out_received(&mut self, data: &[u8]) {
+        self.protocol.borrow_mut().data_received(data);
+    }
+
+    fn err_received(&mut self, data: &[u8]) {
+        if self.stderr == StandardErrorBehavior::Log {
+            log::warn!(
+                "process {} wrote to stderr: {}",
+                self.program,
+                String::from_utf8_lossy(data).trim_end()
+            );
+        }
+    }
+
+    fn process_ended(&mut self, reason: Failure) {
+        self.protocol.borrow_mut().connection_lost(reason);
+    }
+}
+
+/// A process transport seen as a plain [`Transport`].
+struct AsTransport(ProcessTransportRef);
+
+impl Consumer for AsTransport {
+    fn write(&self, data: &[u8]) {
+        self.0.write(data);
+    }
+
+    fn register_producer(&self, producer: ProducerRef) -> Result<(), ProducerError> {
+        self.0.register_producer(producer)
+    }
+
+    fn unregister_producer(&self) -> Result<(), ProducerError> {
+        self.0.unregister_producer()
+    }
+}
+
+impl Producer for AsTransport {
+    fn stop_producing(&self) {
+        self.0.stop_producing();
+    }
+}
+
+impl PushProducer for AsTransport {
+    fn pause_producing(&self) {
+        self.0.pause_producing();
+    }
+
+    fn resume_producing(&self) {
+        self.0.resume_producing();
+    }
+}
+
+impl Transport for AsTransport {
+    fn write_sequence(&self, data: &[&[u8]]) {
+        self.0.write_sequence(data);
+    }
+
+    fn lose_connection(&self) {
+        self.0.lose_connection();
+    }
+
+    fn abort_connection(&self) {
+        self.0.abort_connection();
+    }
+
+    fn lose_write_connection(&self) {
+        self.0.lose_write_connection();
+    }
+
+    fn is_disconnecting(&self) -> bool {
+        self.0.is_disconnecting()
+    }
+
+    fn peer(&self) -> Address {
+        self.0.peer()
+    }
+
+    fn host(&self) -> Address {
+        self.0.host()
+    }
+}

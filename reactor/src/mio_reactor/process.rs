@@ -1,0 +1,373 @@
+//! [`Process`]: a child process on the mio reactor (Twisted's
+//! `twisted.internet.process.Process`), and `Reactor`'s `spawn_process`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::ExitStatusExt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::rc::Rc;
+
+use super::pipe::{PipeOwner, PipeReader};
+use super::pipe_writer::{register_producer_on, unregister_producer_on, PipeWriter};
+use super::reactor::ReactorState;
+use super::reap::{hand_to_reaper, ExitWatch, ProcessTable};
+use crate::error::{
+    PanicError, ProcessDone, ProcessTerminated, ProducerError, SignalError, SpawnError,
+};
+use crate::interfaces::{
+    parse_signal, ChildFd, Consumer, ProcessOptions, ProcessProtocol, ProcessProtocolRef,
+    ProcessTransport, ProcessTransportRef, Producer, ProducerRef, PushProducer, ReactorProcess,
+    Transport,
+};
+use crate::{Address, Failure, Reactor};
+
+/// The reason `process_exited`/`process_ended` get for `status`.
+pub(crate) fn exit_reason(status: ExitStatus) -> Failure {
+    match (status.code(), status.signal()) {
+        (Some(0), _) => Failure::new(ProcessDone),
+        (Some(code), _) => Failure::new(ProcessTerminated::exited(code)),
+        (None, Some(signal)) => Failure::new(ProcessTerminated::signalled(signal)),
+        (None, None) => Failure::new(ProcessTerminated::exited(-1)),
+    }
+}
+
+/// One child process: its pipes, its protocol, its exit.
+pub(crate) struct Process {
+    protocol: RefCell<Option<ProcessProtocolRef>>,
+    /// `None` once reaped (or handed to the reaper thread).
+    child: RefCell<Option<Child>>,
+    pid: Cell<Option<u32>>,
+    stdin: RefCell<Option<Rc<PipeWriter>>>,
+    readers: RefCell<BTreeMap<i32, Rc<PipeReader>>>,
+    exit: RefCell<Option<Failure>>,
+    ended: Cell<bool>,
+    disconnecting: Cell<bool>,
+}
+
+impl Reactor {
+    /// Sees children exit through SIGCHLD instead of a pidfd per child
+    /// (the path taken where the kernel has no `pidfd_open`); for children
+    /// spawned from now on. For tests of that path and odd platforms.
+    pub fn set_reap_with_sigchld(&self, on: bool) {
+        self.shared.processes.set_sigchld_only(on);
+    }
+}
+
+impl ReactorProcess for Reactor {
+    fn spawn_process(
+        &self,
+        protocol: ProcessProtocolRef,
+        options: ProcessOptions,
+    ) -> Result<ProcessTransportRef, SpawnError> {
+        Process::spawn(&self.shared, protocol, options).map(|p| p as ProcessTransportRef)
+    }
+}
+
+fn stdio_for(fd: i32, what: Option<ChildFd>) -> Result<(Stdio, bool), SpawnError> {
+    let unsupported = |reason| SpawnError::UnsupportedChildFd { fd, reason };
+    Ok(match what {
+        Some(ChildFd::Write) if fd == 0 => (Stdio::piped(), true),
+        Some(ChildFd::Read) if fd != 0 => (Stdio::piped(), true),
+        Some(ChildFd::Write) => return Err(unsupported("only descriptor 0 can be written to")),
+        Some(ChildFd::Read) => return Err(unsupported("descriptor 0 cannot be read from")),
+        Some(ChildFd::Inherit) => (Stdio::inherit(), false),
+        Some(ChildFd::Fd(owned)) => (Stdio::from(owned), false),
+        Some(ChildFd::Close) | None => (Stdio::null(), false),
+    })
+}
+
+impl Process {
+    fn spawn(
+        reactor: &Rc<ReactorState>,
+        protocol: ProcessProtocolRef,
+        mut options: ProcessOptions,
+    ) -> Result<Rc<Process>, SpawnError> {
+        for (&fd, what) in &options.child_fds {
+            if fd > 2 && !matches!(what, ChildFd::Close) {
+                return Err(SpawnError::UnsupportedChildFd {
+                    fd,
+                    reason: "only descriptors 0, 1 and 2 can be mapped without unsafe code \
+                             (a dup2 between fork and exec)",
+                });
+            }
+        }
+        let program = options.program.clone();
+        let mut command = Command::new(&options.program);
+        command.args(&options.args);
+        if options.env_clear {
+            command.env_clear();
+        }
+        command.envs(options.env.iter().map(|(k, v)| (k, v)));
+        if let Some(dir) = &options.current_dir {
+            command.current_dir(dir);
+        }
+        let (stdin, _) = stdio_for(0, options.child_fds.remove(&0))?;
+        let (stdout, _) = stdio_for(1, options.child_fds.remove(&1))?;
+        let (stderr, _) = stdio_for(2, options.child_fds.remove(&2))?;
+        command.stdin(stdin).stdout(stdout).stderr(stderr);
+        let mut child = command
+            .spawn()
+            .map_err(|e| SpawnError::from_io(program.clone(), e))?;
+        let pid = child.id();
+        let pipes: Vec<(i32, OwnedFd)> = [
+            child.stdin.take().map(|p| (0, OwnedFd::from(p))),
+            child.stdout.take().map(|p| (1, OwnedFd::from(p))),
+            child.stderr.take().map(|p| (2, OwnedFd::from(p))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let process = Rc::new(Process {
+            protocol: RefCell::new(Some(protocol.clone())),
+            child: RefCell::new(Some(child)),
+            pid: Cell::new(Some(pid)),
+            stdin: RefCell::new(None),
+            readers: RefCell::new(BTreeMap::new()),
+            exit: RefCell::new(None),
+            ended: Cell::new(false),
+            disconnecting: Cell::new(false),
+        });
+        let fail = |process: &Rc<Process>, e| {
+            process.abandon();
+            SpawnError::from_io(program.clone(), e)
+        };
+        for (fd, pipe) in pipes {
+            let owner: Rc<dyn PipeOwner> = process.clone();
+            if fd == 0 {
+                let writer =
+                    PipeWriter::start(reactor, fd, pipe, owner).map_err(|e| fail(&process, e))?;
+                *process.stdin.borrow_mut() = Some(writer);
+            } else {
+                let reader =
+                    PipeReader::start(reactor, fd, pipe, owner).map_err(|e| fail(&process, e))?;
+                process.readers.borrow_mut().insert(fd, reader);
+            }
+        }
+        match reactor.processes.pidfd(pid) {
+            Some(pidfd) => {
+                ExitWatch::start(reactor, pidfd, process.clone()).map_err(|e| fail(&process, e))?;
+            }
+            None => {
+                // An exit before the source is registered is not lost:
+                // `watch` checks the child once right away.
+                ProcessTable::ensure_sigchld(reactor).map_err(|e| fail(&process, e))?;
+                ProcessTable::watch(reactor, process.clone());
+            }
+        }
+        let transport: ProcessTransportRef = process.clone();
+        process.with_protocol("connection_made", |p| p.make_connection(transport));
+        Ok(process)
+    }
+
+    fn with_protocol(&self, method: &str, call: impl FnOnce(&mut dyn ProcessProtocol)) {
+        let Some(protocol) = self.protocol.borrow().clone() else {
+            return;
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| match protocol.try_borrow_mut() {
+            Ok(mut protocol) => call(&mut *protocol),
+            Err(_) => log::error!("process protocol busy in {method}: re-entrant call skipped"),
+        }));
+        if let Err(payload) = outcome {
+            log::error!(
+                "process protocol panicked in {method} (pid {:?}): {}; closing its pipes",
+                self.pid.get(),
+                PanicError::from_payload(payload.as_ref()).message
+            );
+            self.lose_connection();
+        }
+    }
+
+    /// Reaps the child if it exited; true if it did (or was gone already).
+    pub(crate) fn try_reap(&self) -> bool {
+        let status = {
+            let mut child = self.child.borrow_mut();
+            let Some(running) = child.as_mut() else {
+                return true;
+            };
+            match running.try_wait() {
+                Ok(Some(status)) => status,
+                Ok(None) => return false,
+                Err(e) => {
+                    log::error!("waitpid on child {} failed: {e}", running.id());
+                    return false;
+                }
+            }
+        };
+        self.child.borrow_mut().take();
+        self.pid.set(None);
+        let reason = exit_reason(status);
+        *self.exit.borrow_mut() = Some(reason.clone());
+        self.with_protocol("process_exited", |p| p.process_exited(reason));
+        self.maybe_ended();
+        true
+    }
+
+    /// Lets go of the child: a thread reaps it (the reactor is going away).
+    pub(crate) fn abandon(&self) {
+        if let Some(child) = self.child.borrow_mut().take() {
+            hand_to_reaper(child);
+        }
+    }
+
+    /// `process_ended` once the exit was seen and every pipe closed.
+    fn maybe_ended(&self) {
+        if self.ended.get() || self.stdin.borrow().is_some() || !self.readers.borrow().is_empty() {
+            return;
+        }
+        let Some(reason) = self.exit.borrow().clone() else {
+            return;
+        };
+        self.ended.set(true);
+        self.with_protocol("process_ended", |p| p.process_ended(reason));
+        self.protocol.borrow_mut().take();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+impl PipeOwner for Process {
+    fn pipe_data(&self, fd: i32, data: &[u8]) {
+        self.with_protocol("child_data_received", |p| p.child_data_received(fd, data));
+    }
+
+    fn pipe_closed(&self, fd: i32, _reason: Failure) {
+        let removed_writer = if fd == 0 {
+            self.stdin.borrow_mut().take()
+        } else {
+            None
+        };
+        let removed_reader = self.readers.borrow_mut().remove(&fd);
+        drop((removed_writer, removed_reader));
+        self.with_protocol("child_connection_lost", |p| p.child_connection_lost(fd));
+        self.maybe_ended();
+    }
+}
+
+impl Consumer for Process {
+    fn write(&self, data: &[u8]) {
+        let stdin = self.stdin.borrow().clone();
+        if let Some(stdin) = stdin {
+            stdin.write(data);
+        }
+    }
+
+    fn register_producer(&self, producer: ProducerRef) -> Result<(), ProducerError> {
+        register_producer_on(self.stdin.borrow().clone(), producer)
+    }
+
+    fn unregister_producer(&self) -> Result<(), ProducerError> {
+        unregister_producer_on(self.stdin.borrow().clone())
+    }
+}
+
+impl Producer for Process {
+    fn stop_producing(&self) {
+        self.lose_connection();
+    }
+}
+
+impl PushProducer for Process {
+    fn pause_producing(&self) {
+        for reader in self.readers.borrow().values() {
+            reader.pause();
+        }
+    }
+
+    fn resume_producing(&self) {
+        let readers: Vec<Rc<PipeReader>> = self.readers.borrow().values().cloned().collect();
+        for reader in readers {
+            reader.resume();
+        }
+    }
+}
+
+impl Transport for Process {
+    fn lose_connection(&self) {
+        self.disconnecting.set(true);
+        for fd in [0, 1, 2] {
+            self.close_child_fd(fd);
+        }
+    }
+
+    fn abort_connection(&self) {
+        self.disconnecting.set(true);
+        let stdin = self.stdin.borrow().clone();
+        if let Some(stdin) = stdin {
+            stdin.abort();
+        }
+        for fd in [1, 2] {
+            self.close_child_fd(fd);
+        }
+    }
+
+    fn lose_write_connection(&self) {
+        self.close_stdin();
+    }
+
+    fn is_disconnecting(&self) -> bool {
+        self.disconnecting.get()
+    }
+
+    fn peer(&self) -> Address {
+        Address::Pipe
+    }
+
+    fn host(&self) -> Address {
+        Address::Pipe
+    }
+}
+
+impl ProcessTransport for Process {
+    fn pid(&self) -> Option<u32> {
+        self.pid.get()
+    }
+
+    fn close_child_fd(&self, fd: i32) {
+        if fd == 0 {
+            let stdin = self.stdin.borrow().clone();
+            if let Some(stdin) = stdin {
+                stdin.lose_connection();
+            }
+            return;
+        }
+        let reader = self.readers.borrow().get(&fd).cloned();
+        if let Some(reader) = reader {
+            reader.close_soon();
+        }
+    }
+
+    fn signal_process(&self, signal: &str) -> Result<(), SignalError> {
+        let number = parse_signal(signal)?;
+        // The pid cannot have been reused: the child is not reaped yet.
+        let pid = self
+            .pid
+            .get()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .and_then(rustix::process::Pid::from_raw)
+            .ok_or(SignalError::ProcessExitedAlready)?;
+        let signal = rustix::process::Signal::from_named_raw(number).ok_or_else(|| {
+            SignalError::UnknownSignal {
+                name: signal.to_owned(),
+            }
+        })?;
+        rustix::process::kill_process(pid, signal).map_err(|e| SignalError::Io(e.into()))
+    }
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("pid", &self.pid.get())
+            .field("stdin", &self.stdin.borrow().is_some())
+            .field("readers", &self.readers.borrow().keys().collect::<Vec<_>>())
+            .field("exited", &self.exit.borrow().is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,681 @@
+//! Child processes on the mio reactor: Twisted's `twisted/test/test_process.py`
+//! (`ProcessProtocolTests`, `ProcessTests`, `PosixProcessTests`,
+//! `ClosingPipesTests`) and `twisted/internet/test/test_process.py`
+//! (`ProcessTestsBuilder`), on real children (`/bin/sh`, `cat`, `true`).
+//! Every wait is bounded by a deadline.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use torsion_reactor::error::{ProcessDone, ProcessTerminated, SignalError, SpawnError};
+use torsion_reactor::{
+    ChildFd, Failure, ProcessOptions, ProcessProtocol, ProcessTransportRef, Reactor, ReactorProcess,
+};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// What a child did, in the order the protocol heard it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Event {
+    Made,
+    Data(i32, Vec<u8>),
+    Lost(i32),
+    Exited(Exit),
+    Ended(Exit),
+}
+
+/// An exit as the reason tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    Done,
+    Code(i32),
+    Signal(i32),
+}
+
+fn exit_of(reason: &Failure) -> Exit {
+    if reason.check::<ProcessDone>() {
+        return Exit::Done;
+    }
+    let terminated = reason
+        .downcast_ref::<ProcessTerminated>()
+        .expect("the reason is ProcessDone or ProcessTerminated");
+    match (terminated.exit_code(), terminated.signal()) {
+        (_, Some(signal)) => Exit::Signal(signal),
+        (Some(code), None) => Exit::Code(code),
+        (None, None) => panic!("ProcessTerminated with neither code nor signal"),
+    }
+}
+
+/// Records everything; optionally writes `input` then closes stdin.
+#[derive(Default)]
+struct Recorder {
+    events: Vec<Event>,
+    transport: Option<ProcessTransportRef>,
+    input: Option<Vec<u8>>,
+}
+
+impl Recorder {
+    fn output(&self, fd: i32) -> Vec<u8> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Data(f, data) if *f == fd => Some(data.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+
+    fn ended(&self) -> Option<Exit> {
+        self.events.iter().find_map(|e| match e {
+            Event::Ended(exit) => Some(*exit),
+            _ => None,
+        })
+    }
+
+    fn exited(&self) -> Option<Exit> {
+        self.events.iter().find_map(|e| match e {
+            Event::Exited(exit) => Some(*exit),
+            _ => None,
+        })
+    }
+}
+
+impl ProcessProtocol for Recorder {
+    fn connection_made(&mut self, transport: ProcessTransportRef) {
+        self.events.push(Event::Made);
+        if let Some(input) = self.input.take() {
+            transport.write(&input);
+            transport.close_stdin();
+        }
+        self.transport = Some(transport);
+    }
+
+    fn child_data_received(&mut self, fd: i32, data: &[u8]) {
+        self.events.push(Event::Data(fd, data.to_vec()));
+    }
+
+    fn child_connection_lost(&mut self, fd: i32) {
+        self.events.push(Event::Lost(fd));
+    }
+
+    fn process_exited(&mut self, reason: Failure) {
+        self.events.push(Event::Exited(exit_of(&reason)));
+    }
+
+    fn process_ended(&mut self, reason: Failure) {
+        self.events.push(Event::Ended(exit_of(&reason)));
+    }
+}
+
+fn reactor() -> Reactor {
+    Reactor::new().expect("a reactor")
+}
+
+/// Iterates until `done` or the deadline (then fails).
+fn run_until(reactor: &Reactor, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + DEADLINE;
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for the children"
+        );
+        reactor
+            .iterate(Some(Duration::from_millis(100)))
+            .expect("iterate");
+    }
+}
+
+fn sh(script: &str) -> ProcessOptions {
+    ProcessOptions::new("/bin/sh").args(["-c", script])
+}
+
+/// Spawns `options` with a fresh recorder fed `input`, runs it to its end.
+fn run(reactor: &Reactor, options: ProcessOptions, input: Option<&[u8]>) -> Rc<RefCell<Recorder>> {
+    let recorder = Rc::new(RefCell::new(Recorder {
+        input: input.map(<[u8]>::to_vec),
+        ..Recorder::default()
+    }));
+    reactor
+        .spawn_process(recorder.clone(), options)
+        .expect("spawned");
+    run_until(reactor, || recorder.borrow().ended().is_some());
+    recorder
+}
+
+// ---- ProcessProtocolTests --------------------------------------------------
+
+#[derive(Default)]
+struct Defaults(Vec<&'static str>);
+
+impl ProcessProtocol for Defaults {
+    fn out_received(&mut self, _data: &[u8]) {
+        self.0.push("out");
+    }
+    fn err_received(&mut self, _data: &[u8]) {
+        self.0.push("err");
+    }
+    fn in_connection_lost(&mut self) {
+        self.0.push("in lost");
+    }
+    fn out_connection_lost(&mut self) {
+        self.0.push("out lost");
+    }
+    fn err_connection_lost(&mut self) {
+        self.0.push("err lost");
+    }
+}
+
+/// `ProcessProtocol.childDataReceived` passes data on fd 1 to `outReceived`.
+#[test]
+fn out_received() {
+    let mut p = Defaults::default();
+    p.child_data_received(1, b"foo");
+    assert_eq!(p.0, ["out"]);
+}
+
+/// `ProcessProtocol.childDataReceived` passes data on fd 2 to `errReceived`.
+#[test]
+fn err_received() {
+    let mut p = Defaults::default();
+    p.child_data_received(2, b"foo");
+    p.child_data_received(3, b"ignored");
+    assert_eq!(p.0, ["err"]);
+}
+
+/// `childConnectionLost(0)` calls `inConnectionLost`.
+#[test]
+fn in_connection_lost() {
+    let mut p = Defaults::default();
+    p.child_connection_lost(0);
+    assert_eq!(p.0, ["in lost"]);
+}
+
+/// `childConnectionLost(1)` calls `outConnectionLost`.
+#[test]
+fn out_connection_lost() {
+    let mut p = Defaults::default();
+    p.child_connection_lost(1);
+    assert_eq!(p.0, ["out lost"]);
+}
+
+/// `childConnectionLost(2)` calls `errConnectionLost`.
+#[test]
+fn err_connection_lost() {
+    let mut p = Defaults::default();
+    p.child_connection_lost(2);
+    assert_eq!(p.0, ["err lost"]);
+}
+
+// ---- ProcessTests -----------------------------------------------------------
+
+/// Data written to a child's stdin comes back from its stdout (`cat`),
+/// and its exit is a clean `ProcessDone`.
+#[test]
+fn stdio() {
+    let reactor = reactor();
+    let r = run(
+        &reactor,
+        ProcessOptions::new("cat"),
+        Some(b"hello, world\nabc123\n"),
+    );
+    let r = r.borrow();
+    assert_eq!(r.output(1), b"hello, world\nabc123\n");
+    assert_eq!(r.ended(), Some(Exit::Done));
+}
+
+/// The transport's `pid` is `None` once the process was reaped.
+#[test]
+fn unset_pid() {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let transport = reactor
+        .spawn_process(recorder.clone(), ProcessOptions::new("true"))
+        .expect("spawned");
+    assert!(transport.pid().is_some());
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+    assert_eq!(transport.pid(), None);
+}
+
+/// A child's output on both streams, each stream's end, its exit code, and
+/// `process_ended` last, after everything else.
+#[test]
+fn process() {
+    let reactor = reactor();
+    let r = run(&reactor, sh("printf abc; printf 123 >&2; exit 23"), None);
+    let r = r.borrow();
+    assert_eq!(r.output(1), b"abc");
+    assert_eq!(r.output(2), b"123");
+    assert_eq!(r.events.first(), Some(&Event::Made));
+    assert_eq!(r.events.last(), Some(&Event::Ended(Exit::Code(23))));
+    for fd in [0, 1, 2] {
+        assert!(r.events.contains(&Event::Lost(fd)), "fd {fd} reported lost");
+    }
+    assert_eq!(r.exited(), Some(Exit::Code(23)));
+}
+
+/// Many children at once all end, each with its own exit code.
+#[test]
+fn many_processes() {
+    let reactor = reactor();
+    let recorders: Vec<_> = (0..20)
+        .map(|i| {
+            let recorder = Rc::new(RefCell::new(Recorder::default()));
+            reactor
+                .spawn_process(recorder.clone(), sh(&format!("echo {i}; exit {i}")))
+                .expect("spawned");
+            recorder
+        })
+        .collect();
+    run_until(&reactor, || {
+        recorders.iter().all(|r| r.borrow().ended().is_some())
+    });
+    for (i, r) in recorders.iter().enumerate() {
+        let r = r.borrow();
+        assert_eq!(r.output(1), format!("{i}\n").as_bytes());
+        let expected = if i == 0 {
+            Exit::Done
+        } else {
+            Exit::Code(i as i32)
+        };
+        assert_eq!(r.ended(), Some(expected));
+    }
+}
+
+/// A lot of data written to `cat` comes back intact (the stdin buffer
+/// fills and drains while the child echoes).
+#[test]
+fn echo() {
+    let reactor = reactor();
+    let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+    let r = run(&reactor, ProcessOptions::new("cat"), Some(&data));
+    assert!(
+        r.borrow().output(1) == data,
+        "cat echoed every byte in order"
+    );
+}
+
+/// Arguments reach the child as given, spaces and quotes included.
+#[test]
+fn command_line() {
+    let reactor = reactor();
+    let args = ["a\\\"b ", "a\\b", " a\\\\\"b", " "];
+    let options = ProcessOptions::new("/bin/sh")
+        .args(["-c", "for a in \"$@\"; do printf '[%s]' \"$a\"; done", "sh"])
+        .args(args);
+    let r = run(&reactor, options, None);
+    let expected: String = args.iter().map(|a| format!("[{a}]")).collect();
+    assert_eq!(r.borrow().output(1), expected.as_bytes());
+}
+
+// ---- PosixProcessBase / PosixProcessTests -----------------------------------
+
+/// `true` ends with `ProcessDone`.
+#[test]
+fn normal_termination() {
+    let reactor = reactor();
+    let r = run(&reactor, ProcessOptions::new("true"), None);
+    assert_eq!(r.borrow().ended(), Some(Exit::Done));
+}
+
+/// `false` ends with `ProcessTerminated` and exit code 1.
+#[test]
+fn abnormal_termination() {
+    let reactor = reactor();
+    let r = run(&reactor, ProcessOptions::new("false"), None);
+    assert_eq!(r.borrow().ended(), Some(Exit::Code(1)));
+}
+
+/// Sends `signal` to a child waiting on its stdin and checks it died of it.
+fn signal_test(signal: &str, number: i32) {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    // `cat` waits on its stdin (which we never close) until signalled.
+    let transport = reactor
+        .spawn_process(recorder.clone(), ProcessOptions::new("cat"))
+        .expect("spawned");
+    transport.signal_process(signal).expect("signalled");
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+    assert_eq!(recorder.borrow().ended(), Some(Exit::Signal(number)));
+    assert!(matches!(
+        transport.signal_process(signal),
+        Err(SignalError::ProcessExitedAlready)
+    ));
+}
+
+/// A child killed by `SIGHUP` ends with `ProcessTerminated(signal=HUP)`.
+#[test]
+fn signal_hup() {
+    signal_test("HUP", 1);
+}
+
+/// A child killed by `SIGINT` ends with `ProcessTerminated(signal=INT)`.
+#[test]
+fn signal_int() {
+    signal_test("INT", 2);
+}
+
+/// A child killed by `SIGKILL` ends with `ProcessTerminated(signal=KILL)`.
+#[test]
+fn signal_kill() {
+    signal_test("KILL", 9);
+}
+
+/// A child killed by `SIGTERM` ends with `ProcessTerminated(signal=TERM)`.
+#[test]
+fn signal_term() {
+    signal_test("SIGTERM", 15);
+}
+
+/// Spawning a program that does not exist is a typed error, not a panic,
+/// and the protocol is never called.
+#[test]
+fn execution_error() {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let error = reactor
+        .spawn_process(recorder.clone(), ProcessOptions::new("/no/such/program"))
+        .expect_err("no such program");
+    assert!(matches!(error, SpawnError::NotFound { .. }), "{error:?}");
+    assert!(error.to_string().contains("/no/such/program"));
+    assert!(recorder.borrow().events.is_empty());
+}
+
+struct PanicsInEnded(Rc<RefCell<bool>>);
+
+impl ProcessProtocol for PanicsInEnded {
+    fn process_ended(&mut self, _reason: Failure) {
+        *self.0.borrow_mut() = true;
+        panic!("boom in process_ended");
+    }
+}
+
+/// A protocol that panics in `process_ended` does not take the reactor
+/// down: the panic is contained and logged.
+#[test]
+fn error_in_process_ended() {
+    let reactor = reactor();
+    let ended = Rc::new(RefCell::new(false));
+    reactor
+        .spawn_process(
+            Rc::new(RefCell::new(PanicsInEnded(ended.clone()))),
+            ProcessOptions::new("true"),
+        )
+        .expect("spawned");
+    run_until(&reactor, || *ended.borrow());
+    // The reactor still serves another child.
+    let r = run(&reactor, ProcessOptions::new("true"), None);
+    assert_eq!(r.borrow().ended(), Some(Exit::Done));
+}
+
+/// Output on stderr is delivered to fd 2 (`err_received`).
+#[test]
+fn stderr() {
+    let reactor = reactor();
+    let r = run(&reactor, sh("echo 'to stderr' >&2"), None);
+    assert_eq!(r.borrow().output(2), b"to stderr\n");
+    assert!(r.borrow().output(1).is_empty());
+}
+
+// ---- ClosingPipesTests ------------------------------------------------------
+
+/// Closing our end of the child's stdout makes its next write there fail
+/// (EPIPE); we see fd 1 lost before it exits.
+#[test]
+fn closing_pipes_stdout() {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let transport = reactor
+        .spawn_process(
+            recorder.clone(),
+            sh("read line; echo written || exit 42; echo after >&2"),
+        )
+        .expect("spawned");
+    transport.close_stdout();
+    transport.write(b"go\n");
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+    let r = recorder.borrow();
+    let lost_out = r.events.iter().position(|e| *e == Event::Lost(1));
+    let exited = r.events.iter().position(|e| matches!(e, Event::Exited(_)));
+    assert!(lost_out < exited, "{:?}", r.events);
+    assert!(r.output(1).is_empty());
+    // sh survives the EPIPE of `echo` (SIGPIPE kills it by default).
+    assert!(
+        matches!(r.ended(), Some(Exit::Code(42) | Exit::Signal(13))),
+        "{:?}",
+        r.ended()
+    );
+}
+
+// ---- ProcessTestsBuilder ----------------------------------------------------
+
+/// `write` and `write_sequence` reach the child's stdin in order.
+#[test]
+fn write_sequence() {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let transport = reactor
+        .spawn_process(recorder.clone(), ProcessOptions::new("cat"))
+        .expect("spawned");
+    transport.write(b"first ");
+    transport.write_sequence(&[b"second ", b"third"]);
+    transport.close_stdin();
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+    assert_eq!(recorder.borrow().output(1), b"first second third");
+}
+
+/// A child that exits at once is reaped even if it exits before the
+/// reactor runs (Twisted's `test_spawnProcessEarlyIsReaped`).
+#[test]
+fn spawn_process_early_is_reaped() {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let transport = reactor
+        .spawn_process(recorder.clone(), ProcessOptions::new("true"))
+        .expect("spawned");
+    // Let it exit before the reactor looks.
+    let pid = transport.pid().expect("running");
+    let deadline = Instant::now() + DEADLINE;
+    while std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat.contains(") Z "))
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::yield_now();
+    }
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+    assert_eq!(recorder.borrow().ended(), Some(Exit::Done));
+}
+
+/// A child that kills itself with a signal reports that signal, both in
+/// `process_exited` and `process_ended`.
+#[test]
+fn process_exited_with_signal() {
+    let reactor = reactor();
+    let r = run(&reactor, sh("kill -KILL $$"), None);
+    assert_eq!(r.borrow().exited(), Some(Exit::Signal(9)));
+    assert_eq!(r.borrow().ended(), Some(Exit::Signal(9)));
+}
+
+/// `process_exited` comes when the child exits even while a grandchild
+/// keeps its stdout open; `process_ended` waits for the pipe to close.
+#[test]
+fn timely_process_exited() {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    // The grandchild holds stdout until we close its stdin (through fd 3:
+    // sh gives a background job /dev/null as its fd 0).
+    reactor
+        .spawn_process(recorder.clone(), sh("exec 3<&0; cat <&3 & exit 0"))
+        .expect("spawned");
+    run_until(&reactor, || recorder.borrow().exited().is_some());
+    assert_eq!(recorder.borrow().ended(), None, "stdout is still open");
+    let transport = recorder.borrow().transport.clone().expect("made");
+    transport.close_stdin();
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+    assert_eq!(recorder.borrow().ended(), Some(Exit::Done));
+}
+
+/// `child_connection_lost` is called for each descriptor as it closes.
+#[test]
+fn child_connection_lost() {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let transport = reactor
+        .spawn_process(recorder.clone(), sh("exec 1>&-; read x; exec 2>&-; read y"))
+        .expect("spawned");
+    run_until(&reactor, || {
+        recorder.borrow().events.contains(&Event::Lost(1))
+    });
+    transport.write(b"one\n");
+    run_until(&reactor, || {
+        recorder.borrow().events.contains(&Event::Lost(2))
+    });
+    transport.close_stdin();
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+    let r = recorder.borrow();
+    let order: Vec<i32> = r
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Lost(fd) => Some(*fd),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(order, [1, 2, 0]);
+}
+
+/// `process_ended` comes once, last, with the exit's reason.
+#[test]
+fn process_ended() {
+    let reactor = reactor();
+    let r = run(&reactor, sh("exit 1"), None);
+    let r = r.borrow();
+    assert_eq!(
+        r.events
+            .iter()
+            .filter(|e| matches!(e, Event::Ended(_)))
+            .count(),
+        1
+    );
+    assert_eq!(r.events.last(), Some(&Event::Ended(Exit::Code(1))));
+}
+
+/// `process_exited` is called with the exit code.
+#[test]
+fn process_exited() {
+    let reactor = reactor();
+    let r = run(&reactor, sh("exit 3"), None);
+    assert_eq!(r.borrow().exited(), Some(Exit::Code(3)));
+}
+
+/// Pausing the transport stops output delivery; resuming delivers it all.
+#[test]
+fn pause_and_resume_producing() {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let transport = reactor
+        .spawn_process(recorder.clone(), ProcessOptions::new("cat"))
+        .expect("spawned");
+    transport.pause_producing();
+    transport.write(b"while paused");
+    for _ in 0..20 {
+        reactor
+            .iterate(Some(Duration::from_millis(10)))
+            .expect("iterate");
+    }
+    assert!(recorder.borrow().output(1).is_empty());
+    transport.resume_producing();
+    run_until(&reactor, || recorder.borrow().output(1) == b"while paused");
+    transport.close_stdin();
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+}
+
+/// Environment variables set for the child reach it; `env_clear` starts
+/// from nothing.
+#[test]
+fn environment_custom() {
+    let reactor = reactor();
+    let options = sh("printf '%s|%s' \"$FOO\" \"${HOME:-unset}\"")
+        .env_clear()
+        .env("FOO", "BAR");
+    let r = run(&reactor, options, None);
+    assert_eq!(r.borrow().output(1), b"BAR|unset");
+}
+
+/// The working directory is honoured (Twisted's `path`).
+#[test]
+fn working_directory() {
+    let reactor = reactor();
+    let r = run(&reactor, sh("pwd").current_dir("/"), None);
+    assert_eq!(r.borrow().output(1), b"/\n");
+}
+
+/// A child descriptor mapped to inherit or to a file of ours, and one
+/// closed: the child gets what was mapped (Twisted's `childFDs`).
+#[test]
+fn child_fds_mapping() {
+    let reactor = reactor();
+    let path = std::env::temp_dir().join(format!("torsion-childfd-{}", std::process::id()));
+    let file = std::fs::File::create(&path).expect("temp file");
+    let options = sh("echo to-file; echo nothing-here >&2; cat")
+        .child_fd(0, ChildFd::Close)
+        .child_fd(1, ChildFd::Fd(file.into()))
+        .child_fd(2, ChildFd::Close);
+    let r = run(&reactor, options, None);
+    assert_eq!(r.borrow().ended(), Some(Exit::Done));
+    assert_eq!(std::fs::read(&path).expect("read back"), b"to-file\n");
+    let _ = std::fs::remove_file(&path);
+    // Only descriptors 0, 1 and 2 can be mapped.
+    let error = reactor
+        .spawn_process(
+            Rc::new(RefCell::new(Recorder::default())),
+            ProcessOptions::new("true").child_fd(3, ChildFd::Read),
+        )
+        .expect_err("fd 3 refused");
+    assert!(matches!(
+        error,
+        SpawnError::UnsupportedChildFd { fd: 3, .. }
+    ));
+}
+
+/// An unknown signal name is a typed error naming it.
+#[test]
+fn signal_unknown_name() {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let transport = reactor
+        .spawn_process(recorder.clone(), ProcessOptions::new("cat"))
+        .expect("spawned");
+    let error = transport.signal_process("NOPE").expect_err("unknown");
+    assert!(matches!(&error, SignalError::UnknownSignal { name } if name == "NOPE"));
+    transport.close_stdin();
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+}
+
+/// Exits are seen on the SIGCHLD path too (kernels without pidfd).
+#[test]
+fn sigchld_reaping() {
+    let reactor = reactor();
+    reactor.set_reap_with_sigchld(true);
+    let recorders: Vec<_> = (0..10)
+        .map(|i| {
+            let recorder = Rc::new(RefCell::new(Recorder::default()));
+            reactor
+                .spawn_process(recorder.clone(), sh(&format!("exit {i}")))
+                .expect("spawned");
+            recorder
+        })
+        .collect();
+    run_until(&reactor, || {
+        recorders.iter().all(|r| r.borrow().ended().is_some())
+    });
+    for (i, r) in recorders.iter().enumerate() {
+        let expected = if i == 0 {
+            Exit::Done
+        } else {
+            Exit::Code(i as i32)
+        };
+        assert_eq!(r.borrow().ended(), Some(expected));
+    }
+}

@@ -1,0 +1,171 @@
+//! `MemoryReactor::spawn_process` and `FakeProcessTransport`: a process
+//! protocol driven by a test, on the fake clock.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+use torsion_reactor::error::{ProcessDone, ProcessTerminated, SignalError};
+use torsion_reactor::{
+    ChildFd, Failure, ProcessOptions, ProcessProtocol, ProcessTransport, ProcessTransportRef,
+    ReactorProcess, ReactorTimeExt,
+};
+use torsion_testing::{Clock, FakeProcessTransport, MemoryReactor, FAKE_PID};
+
+#[derive(Default)]
+struct Recorder {
+    transport: Option<ProcessTransportRef>,
+    events: Vec<String>,
+}
+
+impl ProcessProtocol for Recorder {
+    fn connection_made(&mut self, transport: ProcessTransportRef) {
+        transport.write(b"hello child");
+        self.transport = Some(transport);
+        self.events.push("made".into());
+    }
+    fn child_data_received(&mut self, fd: i32, data: &[u8]) {
+        self.events
+            .push(format!("data {fd} {}", String::from_utf8_lossy(data)));
+    }
+    fn child_connection_lost(&mut self, fd: i32) {
+        self.events.push(format!("lost {fd}"));
+    }
+    fn process_exited(&mut self, reason: Failure) {
+        self.events.push(format!("exited {}", describe(&reason)));
+    }
+    fn process_ended(&mut self, reason: Failure) {
+        self.events.push(format!("ended {}", describe(&reason)));
+    }
+}
+
+fn describe(reason: &Failure) -> String {
+    if reason.check::<ProcessDone>() {
+        return "done".into();
+    }
+    let t = reason
+        .downcast_ref::<ProcessTerminated>()
+        .expect("terminated");
+    match (t.exit_code(), t.signal()) {
+        (_, Some(s)) => format!("signal {s}"),
+        (Some(c), _) => format!("code {c}"),
+        _ => "?".into(),
+    }
+}
+
+/// `spawn_process` on a `MemoryReactor` records the call and connects the
+/// protocol to a fake child.
+#[test]
+fn memory_reactor_records_spawn_process() {
+    let reactor = MemoryReactor::new();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let options = ProcessOptions::new("/bin/echo")
+        .arg("hi")
+        .env("A", "1")
+        .current_dir("/tmp");
+    let transport = reactor
+        .spawn_process(recorder.clone(), options)
+        .expect("never fails");
+    assert_eq!(transport.pid(), Some(FAKE_PID));
+    let spawned = reactor.processes();
+    assert_eq!(spawned.len(), 1);
+    assert_eq!(spawned[0].options.program().to_str(), Some("/bin/echo"));
+    assert_eq!(spawned[0].options.get_args(), ["hi"]);
+    assert_eq!(
+        spawned[0]
+            .options
+            .get_current_dir()
+            .and_then(|d| d.to_str()),
+        Some("/tmp")
+    );
+    assert_eq!(spawned[0].transport.written(), b"hello child");
+    assert_eq!(recorder.borrow().events, ["made"]);
+}
+
+/// Output, the pipes closing and the exit reach the protocol in the
+/// order the test plays them, on the fake clock; `process_ended` waits
+/// for the last pipe.
+#[test]
+fn fake_child_on_the_clock() {
+    let clock = Clock::new();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let child = FakeProcessTransport::connect(recorder.clone(), &ProcessOptions::new("x"));
+    let c = child.clone();
+    clock.call_later(Duration::from_secs(1), move || c.child_data(1, b"out"));
+    let c = child.clone();
+    clock.call_later(Duration::from_secs(2), move || {
+        c.child_data(2, b"err");
+        c.reaped(Failure::new(ProcessTerminated::exited(3)));
+    });
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(recorder.borrow().events, ["made", "data 1 out"]);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(child.pid(), None);
+    assert_eq!(
+        recorder.borrow().events,
+        ["made", "data 1 out", "data 2 err", "exited code 3"]
+    );
+    child.child_fd_closed(1);
+    child.child_fd_closed(2);
+    assert!(!recorder
+        .borrow()
+        .events
+        .iter()
+        .any(|e| e.starts_with("ended")));
+    child.child_fd_closed(0);
+    assert_eq!(
+        recorder.borrow().events.last().map(String::as_str),
+        Some("ended code 3")
+    );
+}
+
+/// Signals are recorded; an unknown name and a signal after the exit are
+/// typed errors.
+#[test]
+fn fake_child_signals() {
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let child = FakeProcessTransport::connect(recorder.clone(), &ProcessOptions::new("x"));
+    let transport = recorder.borrow().transport.clone().expect("made");
+    transport.signal_process("TERM").expect("sent");
+    assert!(matches!(
+        transport.signal_process("BOGUS"),
+        Err(SignalError::UnknownSignal { .. })
+    ));
+    assert_eq!(child.signals(), ["TERM"]);
+    child.killed_by(15);
+    assert_eq!(
+        recorder.borrow().events.last().map(String::as_str),
+        Some("ended signal 15")
+    );
+    assert!(matches!(
+        transport.signal_process("KILL"),
+        Err(SignalError::ProcessExitedAlready)
+    ));
+}
+
+/// `close_stdin` from the test side closes fd 0 (the protocol hears
+/// `child_connection_lost(0)`); writes after it are not taken; a child
+/// without a stdin pipe has no fd 0 to close.
+#[test]
+fn fake_child_close_stdin() {
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let child = FakeProcessTransport::connect(recorder.clone(), &ProcessOptions::new("x"));
+    let transport = recorder.borrow().transport.clone().expect("made");
+    transport.close_stdin();
+    transport.write(b" more");
+    assert_eq!(child.written(), b"hello child");
+    assert_eq!(child.closed_by_protocol(), [0]);
+    assert!(recorder.borrow().events.contains(&"lost 0".to_string()));
+
+    let quiet = Rc::new(RefCell::new(Recorder::default()));
+    let no_stdin = FakeProcessTransport::connect(
+        quiet.clone(),
+        &ProcessOptions::new("x").child_fd(0, ChildFd::Close),
+    );
+    assert!(!no_stdin.is_open(0));
+    no_stdin.exit(0);
+    assert_eq!(
+        quiet.borrow().events.last().map(String::as_str),
+        Some("ended done")
+    );
+}
