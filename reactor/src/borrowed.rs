@@ -32,12 +32,15 @@ thread_local! {
     static ANY_POSTPONED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Borrows `protocol` to call `method`.
+/// Borrows `protocol` to call `method`: what every transport and wrapper
+/// does before calling into a protocol, so a protocol held borrowed across
+/// an `.await` is reported with its cause rather than as "RefCell already
+/// borrowed" (transports outside this crate, such as TLS, use it too).
 ///
 /// # Panics
 ///
 /// If it is borrowed elsewhere, with a message naming the likely cause.
-pub(crate) fn borrow<'a>(
+pub fn borrow_protocol<'a>(
     protocol: &'a RefCell<dyn Protocol>,
     method: &str,
 ) -> RefMut<'a, dyn Protocol> {
@@ -51,9 +54,15 @@ pub(crate) fn borrow<'a>(
 }
 
 /// Delivers `connection_lost(reason)` to `protocol` now, or, if it is
-/// borrowed, as soon as the borrow ends. Returns the panic payload of the
-/// call made now, if it panicked.
-pub(crate) fn connection_lost(
+/// borrowed, as soon as the borrow ends (checked after every poll of an
+/// `async` task and every reactor turn), so it is never lost. Returns the
+/// panic payload of the call made now, if it panicked.
+///
+/// # Errors
+///
+/// The payload of a panic in the protocol's `connection_lost`, for the
+/// caller to contain or resume.
+pub fn deliver_connection_lost(
     protocol: &ProtocolRef,
     reason: Failure,
 ) -> Result<(), Box<dyn std::any::Any + Send>> {

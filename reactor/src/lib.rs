@@ -87,6 +87,7 @@
 
 mod address;
 mod borrowed;
+pub use borrowed::{borrow_protocol, deliver_connection_lost};
 mod default_factory;
 mod defer;
 pub mod error;

@@ -120,21 +120,22 @@ impl<H: WrapperHooks> ProtocolWrapper<H> {
 }
 
 impl<H: WrapperHooks> Protocol for ProtocolWrapper<H> {
-    // `borrowed::borrow` names the cause if the inner protocol is borrowed
+    // `borrowed::borrow_protocol` names the cause if the inner protocol is borrowed
     // (held across `.await`?) instead of "RefCell already borrowed".
     fn make_connection(&mut self, transport: TransportRef) {
-        borrowed::borrow(&self.inner, "make_connection").make_connection(transport.clone());
+        borrowed::borrow_protocol(&self.inner, "make_connection")
+            .make_connection(transport.clone());
         self.hooks.connection_made(&self.inner, &transport);
     }
 
     fn data_received(&mut self, data: &[u8]) {
-        borrowed::borrow(&self.inner, "data_received").data_received(data);
+        borrowed::borrow_protocol(&self.inner, "data_received").data_received(data);
     }
 
     fn connection_lost(&mut self, reason: Failure) {
         // Postponed until the borrow ends if the inner protocol is
         // borrowed, never lost; the hooks run now.
-        let outcome = borrowed::connection_lost(&self.inner, reason.clone());
+        let outcome = borrowed::deliver_connection_lost(&self.inner, reason.clone());
         self.hooks.connection_lost(&reason);
         if let Err(payload) = outcome {
             resume_unwind(payload);
@@ -157,7 +158,7 @@ impl<H: WrapperHooks> Protocol for ProtocolWrapper<H> {
     }
 
     fn as_file_descriptor_receiver(&mut self) -> Option<&mut dyn FileDescriptorReceiver> {
-        let provided = borrowed::borrow(&self.inner, "as_file_descriptor_receiver")
+        let provided = borrowed::borrow_protocol(&self.inner, "as_file_descriptor_receiver")
             .as_file_descriptor_receiver()
             .is_some();
         if provided {
@@ -177,7 +178,7 @@ impl<H: WrapperHooks> Protocol for ProtocolWrapper<H> {
 impl<H: WrapperHooks> HalfCloseableProtocol for ProtocolWrapper<H> {
     fn read_connection_lost(&mut self) {
         if let Some(inner) =
-            borrowed::borrow(&self.inner, "read_connection_lost").as_half_closeable()
+            borrowed::borrow_protocol(&self.inner, "read_connection_lost").as_half_closeable()
         {
             inner.read_connection_lost();
         }
@@ -185,7 +186,7 @@ impl<H: WrapperHooks> HalfCloseableProtocol for ProtocolWrapper<H> {
 
     fn write_connection_lost(&mut self) {
         if let Some(inner) =
-            borrowed::borrow(&self.inner, "write_connection_lost").as_half_closeable()
+            borrowed::borrow_protocol(&self.inner, "write_connection_lost").as_half_closeable()
         {
             inner.write_connection_lost();
         }
@@ -194,8 +195,8 @@ impl<H: WrapperHooks> HalfCloseableProtocol for ProtocolWrapper<H> {
 
 impl<H: WrapperHooks> FileDescriptorReceiver for ProtocolWrapper<H> {
     fn file_descriptor_received(&mut self, descriptor: OwnedFd) {
-        if let Some(inner) =
-            borrowed::borrow(&self.inner, "file_descriptor_received").as_file_descriptor_receiver()
+        if let Some(inner) = borrowed::borrow_protocol(&self.inner, "file_descriptor_received")
+            .as_file_descriptor_receiver()
         {
             inner.file_descriptor_received(descriptor);
         }

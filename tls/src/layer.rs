@@ -7,7 +7,9 @@ use std::io::{self, Read, Write};
 use std::rc::Rc;
 
 use torsion_reactor::error::{ConnectionDone, ConnectionLost};
-use torsion_reactor::{Failure, ProtocolRef, Transport, TransportRef};
+use torsion_reactor::{
+    borrow_protocol, deliver_connection_lost, Failure, ProtocolRef, Transport, TransportRef,
+};
 
 use crate::{TlsContext, TlsError};
 
@@ -234,7 +236,7 @@ impl Shared {
         let plaintext_mode = !self.state.borrow().is_tls();
         if plaintext_mode {
             if let Some(app) = self.app() {
-                app.borrow_mut().data_received(data);
+                borrow_protocol(&app, "data_received").data_received(data);
             }
             return;
         }
@@ -252,7 +254,7 @@ impl Shared {
         }
         if filled > 0 {
             if let Some(app) = self.app() {
-                app.borrow_mut().data_received(&plaintext[..filled]);
+                borrow_protocol(&app, "data_received").data_received(&plaintext[..filled]);
             }
         }
         // Kept for the next read unless a burst made it large: an idle
@@ -379,9 +381,11 @@ impl Shared {
     /// any other gets our close_notify and the connection closes.
     fn peer_closed(&self) {
         let Some(app) = self.app() else { return };
-        let half_closeable = app.borrow_mut().as_half_closeable().is_some();
+        let half_closeable = borrow_protocol(&app, "read_connection_lost")
+            .as_half_closeable()
+            .is_some();
         if half_closeable {
-            if let Some(h) = app.borrow_mut().as_half_closeable() {
+            if let Some(h) = borrow_protocol(&app, "read_connection_lost").as_half_closeable() {
                 h.read_connection_lost();
             }
         } else {
@@ -467,7 +471,10 @@ impl Shared {
         };
         let app = self.app.borrow_mut().take();
         if let Some(app) = app {
-            app.borrow_mut().connection_lost(reason);
+            // Never lost, even to a protocol held borrowed across `.await`.
+            if let Err(payload) = deliver_connection_lost(&app, reason) {
+                std::panic::resume_unwind(payload);
+            }
         }
     }
 }

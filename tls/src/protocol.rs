@@ -5,7 +5,9 @@
 use std::fmt;
 use std::rc::Rc;
 
-use torsion_reactor::{Failure, HalfCloseableProtocol, Protocol, ProtocolRef, TransportRef};
+use torsion_reactor::{
+    borrow_protocol, Failure, HalfCloseableProtocol, Protocol, ProtocolRef, TransportRef,
+};
 
 use crate::layer::Shared;
 use crate::transport::TlsLayerTransport;
@@ -77,7 +79,7 @@ impl Protocol for TlsProtocol {
         // writes wait for the handshake), then the client's hello goes out.
         let app_transport: TransportRef = Rc::new(TlsLayerTransport::new(self.shared.clone()));
         if let Some(app) = self.shared.app() {
-            app.borrow_mut().make_connection(app_transport);
+            borrow_protocol(&app, "make_connection").make_connection(app_transport);
         }
         self.shared.flush_out();
     }
@@ -115,7 +117,7 @@ impl HalfCloseableProtocol for TlsProtocol {
         if plaintext_mode {
             let app = self.shared.app();
             if let Some(app) = app {
-                let mut app = app.borrow_mut();
+                let mut app = borrow_protocol(&app, "read_connection_lost");
                 if let Some(h) = app.as_half_closeable() {
                     h.read_connection_lost();
                     return;
@@ -134,7 +136,7 @@ impl HalfCloseableProtocol for TlsProtocol {
 
     fn write_connection_lost(&mut self) {
         if let Some(app) = self.shared.app() {
-            if let Some(h) = app.borrow_mut().as_half_closeable() {
+            if let Some(h) = borrow_protocol(&app, "write_connection_lost").as_half_closeable() {
                 h.write_connection_lost();
             }
         }

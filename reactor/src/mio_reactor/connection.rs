@@ -138,7 +138,7 @@ impl Connection {
         // Issue 20: a borrowed protocol panics naming the cause (held across
         // `.await`?) and the connection aborts, rather than a silent skip.
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            call(&mut *crate::borrowed::borrow(&protocol, method))
+            call(&mut *crate::borrowed::borrow_protocol(&protocol, method))
         }));
         if let Err(payload) = outcome {
             self.protocol_panicked(method, payload.as_ref());
@@ -499,7 +499,7 @@ impl Connection {
         let reason_for_hook = reason.clone();
         // Issue 20: delivered even to a borrowed protocol, once the borrow ends.
         if let Some(protocol) = self.protocol() {
-            if let Err(payload) = crate::borrowed::connection_lost(&protocol, reason) {
+            if let Err(payload) = crate::borrowed::deliver_connection_lost(&protocol, reason) {
                 self.protocol_panicked("connection_lost", payload.as_ref());
             }
         }
