@@ -73,8 +73,8 @@ pub enum StandardErrorBehavior {
 ///
 /// # Twisted
 ///
-/// `ProcessEndpoint(reactor, executable, args, env, path, errFlag=...)`;
-/// `uid`, `gid`, `usePTY` and `childFDs` are not taken (stdin and stdout
+/// `ProcessEndpoint(reactor, executable, args, env, path, uid, gid,
+/// errFlag=...)`; `usePTY` and `childFDs` are not taken (stdin and stdout
 /// are the connection, stderr a pipe). The arguments exclude the program
 /// name, and the environment is inherited, as in
 /// [`ProcessOptions`](torsion_reactor::ProcessOptions).
@@ -85,6 +85,8 @@ pub struct ProcessEndpoint<R> {
     env: Vec<(OsString, OsString)>,
     env_clear: bool,
     current_dir: Option<PathBuf>,
+    uid: Option<u32>,
+    gid: Option<u32>,
     stderr: StandardErrorBehavior,
 }
 
@@ -98,6 +100,8 @@ impl<R: ReactorProcess + 'static> ProcessEndpoint<R> {
             env: Vec::new(),
             env_clear: false,
             current_dir: None,
+            uid: None,
+            gid: None,
             stderr: StandardErrorBehavior::default(),
         }
     }
@@ -130,6 +134,18 @@ impl<R: ReactorProcess + 'static> ProcessEndpoint<R> {
         self
     }
 
+    /// Runs the child as user `uid` (needs the privilege to).
+    pub fn uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// Runs the child with group `gid` (needs the privilege to).
+    pub fn gid(mut self, gid: u32) -> Self {
+        self.gid = Some(gid);
+        self
+    }
+
     /// What to do with the child's stderr (Twisted's `errFlag`).
     pub fn stderr(mut self, behavior: StandardErrorBehavior) -> Self {
         self.stderr = behavior;
@@ -146,6 +162,12 @@ impl<R: ReactorProcess + 'static> ProcessEndpoint<R> {
         }
         if let Some(dir) = &self.current_dir {
             options = options.current_dir(dir);
+        }
+        if let Some(uid) = self.uid {
+            options = options.uid(uid);
+        }
+        if let Some(gid) = self.gid {
+            options = options.gid(gid);
         }
         options
     }

@@ -582,4 +582,6 @@ impl fmt::Display for SchedulerError {
 }
 
 impl Error for SchedulerError {}
-pub use crate::process_error::{ProcessDone, ProcessTerminated, SignalError, SpawnError};
+pub use crate::process_error::{
+    ChildFdError, ProcessDone, ProcessTerminated, SignalError, SpawnError,
+};

@@ -107,6 +107,14 @@ pub enum SpawnError {
         /// Why it is refused.
         reason: &'static str,
     },
+    /// The pipe for the child's descriptor `fd` could not be made (out of
+    /// descriptors, usually).
+    ChildFdPipe {
+        /// The child's descriptor number.
+        fd: i32,
+        /// The OS error.
+        error: io::Error,
+    },
     /// Any other OS failure while spawning.
     Io {
         /// The program asked for.
@@ -138,6 +146,9 @@ impl fmt::Display for SpawnError {
             SpawnError::UnsupportedChildFd { fd, reason } => {
                 write!(f, "cannot map child fd {fd}: {reason}")
             }
+            SpawnError::ChildFdPipe { fd, error } => {
+                write!(f, "cannot make the pipe for child fd {fd}: {error}")
+            }
             SpawnError::Io { program, error } => {
                 write!(f, "cannot spawn {}: {error}", program.display())
             }
@@ -148,11 +159,38 @@ impl fmt::Display for SpawnError {
 impl Error for SpawnError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            SpawnError::Io { error, .. } => Some(error),
+            SpawnError::Io { error, .. } | SpawnError::ChildFdPipe { error, .. } => Some(error),
             _ => None,
         }
     }
 }
+
+/// [`write_to_child`](crate::ProcessTransport::write_to_child) was given a
+/// descriptor it cannot write to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChildFdError {
+    /// The child's descriptor `fd` has no open pipe the parent writes: it
+    /// was not mapped to [`ChildFd::Write`](crate::ChildFd::Write), or that
+    /// pipe was closed.
+    NotWritable {
+        /// The child's descriptor number.
+        fd: i32,
+    },
+}
+
+impl fmt::Display for ChildFdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChildFdError::NotWritable { fd } => write!(
+                f,
+                "child fd {fd} has no open pipe to write to (map it with ChildFd::Write)"
+            ),
+        }
+    }
+}
+
+impl Error for ChildFdError {}
 
 /// `signal_process` could not send its signal.
 #[derive(Debug)]

@@ -8,141 +8,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use torsion_reactor::error::{ProcessDone, ProcessTerminated, SignalError, SpawnError};
-use torsion_reactor::{
-    ChildFd, Failure, ProcessOptions, ProcessProtocol, ProcessTransportRef, Reactor, ReactorProcess,
-};
+use torsion_reactor::error::{SignalError, SpawnError};
+use torsion_reactor::{ChildFd, Failure, ProcessOptions, ProcessProtocol, ReactorProcess};
 
-const DEADLINE: Duration = Duration::from_secs(20);
+mod process_util;
 
-/// What a child did, in the order the protocol heard it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Event {
-    Made,
-    Data(i32, Vec<u8>),
-    Lost(i32),
-    Exited(Exit),
-    Ended(Exit),
-}
-
-/// An exit as the reason tells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Exit {
-    Done,
-    Code(i32),
-    Signal(i32),
-}
-
-fn exit_of(reason: &Failure) -> Exit {
-    if reason.check::<ProcessDone>() {
-        return Exit::Done;
-    }
-    let terminated = reason
-        .downcast_ref::<ProcessTerminated>()
-        .expect("the reason is ProcessDone or ProcessTerminated");
-    match (terminated.exit_code(), terminated.signal()) {
-        (_, Some(signal)) => Exit::Signal(signal),
-        (Some(code), None) => Exit::Code(code),
-        (None, None) => panic!("ProcessTerminated with neither code nor signal"),
-    }
-}
-
-/// Records everything; optionally writes `input` then closes stdin.
-#[derive(Default)]
-struct Recorder {
-    events: Vec<Event>,
-    transport: Option<ProcessTransportRef>,
-    input: Option<Vec<u8>>,
-}
-
-impl Recorder {
-    fn output(&self, fd: i32) -> Vec<u8> {
-        self.events
-            .iter()
-            .filter_map(|e| match e {
-                Event::Data(f, data) if *f == fd => Some(data.clone()),
-                _ => None,
-            })
-            .flatten()
-            .collect()
-    }
-
-    fn ended(&self) -> Option<Exit> {
-        self.events.iter().find_map(|e| match e {
-            Event::Ended(exit) => Some(*exit),
-            _ => None,
-        })
-    }
-
-    fn exited(&self) -> Option<Exit> {
-        self.events.iter().find_map(|e| match e {
-            Event::Exited(exit) => Some(*exit),
-            _ => None,
-        })
-    }
-}
-
-impl ProcessProtocol for Recorder {
-    fn connection_made(&mut self, transport: ProcessTransportRef) {
-        self.events.push(Event::Made);
-        if let Some(input) = self.input.take() {
-            transport.write(&input);
-            transport.close_stdin();
-        }
-        self.transport = Some(transport);
-    }
-
-    fn child_data_received(&mut self, fd: i32, data: &[u8]) {
-        self.events.push(Event::Data(fd, data.to_vec()));
-    }
-
-    fn child_connection_lost(&mut self, fd: i32) {
-        self.events.push(Event::Lost(fd));
-    }
-
-    fn process_exited(&mut self, reason: Failure) {
-        self.events.push(Event::Exited(exit_of(&reason)));
-    }
-
-    fn process_ended(&mut self, reason: Failure) {
-        self.events.push(Event::Ended(exit_of(&reason)));
-    }
-}
-
-fn reactor() -> Reactor {
-    Reactor::new().expect("a reactor")
-}
-
-/// Iterates until `done` or the deadline (then fails).
-fn run_until(reactor: &Reactor, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + DEADLINE;
-    while !done() {
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for the children"
-        );
-        reactor
-            .iterate(Some(Duration::from_millis(100)))
-            .expect("iterate");
-    }
-}
-
-fn sh(script: &str) -> ProcessOptions {
-    ProcessOptions::new("/bin/sh").args(["-c", script])
-}
-
-/// Spawns `options` with a fresh recorder fed `input`, runs it to its end.
-fn run(reactor: &Reactor, options: ProcessOptions, input: Option<&[u8]>) -> Rc<RefCell<Recorder>> {
-    let recorder = Rc::new(RefCell::new(Recorder {
-        input: input.map(<[u8]>::to_vec),
-        ..Recorder::default()
-    }));
-    reactor
-        .spawn_process(recorder.clone(), options)
-        .expect("spawned");
-    run_until(reactor, || recorder.borrow().ended().is_some());
-    recorder
-}
+use process_util::*;
 
 // ---- ProcessProtocolTests --------------------------------------------------
 
@@ -626,13 +497,13 @@ fn child_fds_mapping() {
     assert_eq!(r.borrow().ended(), Some(Exit::Done));
     assert_eq!(std::fs::read(&path).expect("read back"), b"to-file\n");
     let _ = std::fs::remove_file(&path);
-    // Only descriptors 0, 1 and 2 can be mapped.
+    // Only descriptors 0, 1 and 2 can be inherited by number.
     let error = reactor
         .spawn_process(
             Rc::new(RefCell::new(Recorder::default())),
-            ProcessOptions::new("true").child_fd(3, ChildFd::Read),
+            ProcessOptions::new("true").child_fd(3, ChildFd::Inherit),
         )
-        .expect_err("fd 3 refused");
+        .expect_err("inheriting fd 3 by number refused");
     assert!(matches!(
         error,
         SpawnError::UnsupportedChildFd { fd: 3, .. }

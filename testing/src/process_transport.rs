@@ -3,11 +3,13 @@
 //! [`MemoryReactor`](crate::MemoryReactor) records of a `spawn_process`.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::error::{ProcessDone, ProcessTerminated, ProducerError, SignalError};
+use torsion_reactor::error::{
+    ChildFdError, ProcessDone, ProcessTerminated, ProducerError, SignalError,
+};
 use torsion_reactor::{
     parse_signal, Address, ChildFd, Consumer, Failure, ProcessOptions, ProcessProtocolRef,
     ProcessTransport, ProcessTransportRef, Producer, ProducerRef, PushProducer, Transport,
@@ -70,6 +72,10 @@ pub struct FakeProcessTransport {
     pid: Cell<Option<u32>>,
     stdin: RefCell<TransportCore>,
     open_fds: RefCell<BTreeSet<i32>>,
+    /// The descriptors mapped to `ChildFd::Write`.
+    write_fds: BTreeSet<i32>,
+    /// What `write_to_child` wrote to descriptors other than 0.
+    other_writes: RefCell<BTreeMap<i32, Vec<u8>>>,
     closed_by_us: RefCell<Vec<i32>>,
     signals: RefCell<Vec<String>>,
     exit: RefCell<Option<Failure>>,
@@ -94,12 +100,20 @@ impl FakeProcessTransport {
             .filter(|(_, what)| matches!(what, ChildFd::Read | ChildFd::Write))
             .map(|(&fd, _)| fd)
             .collect();
+        let write_fds = options
+            .child_fds()
+            .iter()
+            .filter(|(_, what)| matches!(what, ChildFd::Write))
+            .map(|(&fd, _)| fd)
+            .collect();
         let fake = Rc::new_cyclic(|me| FakeProcessTransport {
             me: me.clone(),
             protocol: RefCell::new(Some(protocol.clone())),
             pid: Cell::new(Some(FAKE_PID)),
             stdin: RefCell::new(TransportCore::new()),
             open_fds: RefCell::new(open_fds),
+            write_fds,
+            other_writes: RefCell::default(),
             closed_by_us: RefCell::default(),
             signals: RefCell::default(),
             exit: RefCell::default(),
@@ -119,6 +133,20 @@ impl FakeProcessTransport {
     /// What the protocol wrote to the child's stdin.
     pub fn written(&self) -> Vec<u8> {
         self.stdin.borrow().buffer_to_vec()
+    }
+
+    /// What the protocol wrote to the child's descriptor `fd` (one mapped
+    /// to `ChildFd::Write`) with `write_to_child`; for 0, what
+    /// [`written`](Self::written) gives.
+    pub fn written_to(&self, fd: i32) -> Vec<u8> {
+        if fd == 0 {
+            return self.written();
+        }
+        self.other_writes
+            .borrow()
+            .get(&fd)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Takes what the protocol wrote to stdin (the child read it).
@@ -310,6 +338,25 @@ impl ProcessTransport for FakeProcessTransport {
         if let Some(me) = self.me.upgrade() {
             me.close_from_protocol(fd);
         }
+    }
+
+    fn write_to_child(&self, fd: i32, data: &[u8]) -> Result<(), ChildFdError> {
+        if !self.write_fds.contains(&fd) || !self.is_open(fd) {
+            return Err(ChildFdError::NotWritable { fd });
+        }
+        if fd == 0 {
+            if !self.stdin.borrow().accepting_writes() {
+                return Err(ChildFdError::NotWritable { fd });
+            }
+            self.write(data);
+        } else {
+            self.other_writes
+                .borrow_mut()
+                .entry(fd)
+                .or_default()
+                .extend_from_slice(data);
+        }
+        Ok(())
     }
 
     fn signal_process(&self, signal: &str) -> Result<(), SignalError> {

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_reactor::error::{ProcessDone, ProcessTerminated, SignalError};
+use torsion_reactor::error::{ChildFdError, ProcessDone, ProcessTerminated, SignalError};
 use torsion_reactor::{
     ChildFd, Failure, ProcessOptions, ProcessProtocol, ProcessTransport, ProcessTransportRef,
     ReactorProcess, ReactorTimeExt,
@@ -167,5 +167,73 @@ fn fake_child_close_stdin() {
     assert_eq!(
         quiet.borrow().events.last().map(String::as_str),
         Some("ended done")
+    );
+}
+
+/// Extra descriptors on the fake child: `write_to_child` keeps what was
+/// written per descriptor, refuses one that is not a write pipe (or was
+/// closed) with a typed error, and the extra pipes hold `process_ended`
+/// back like the standard ones; `uid`/`gid` are recorded.
+#[test]
+fn fake_child_extra_descriptors() {
+    let reactor = MemoryReactor::new();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let options = ProcessOptions::new("helper")
+        .child_fd(3, ChildFd::Write)
+        .child_fd(4, ChildFd::Read)
+        .uid(1000)
+        .gid(100);
+    let transport = reactor
+        .spawn_process(recorder.clone(), options)
+        .expect("never fails");
+    let spawned = reactor.processes();
+    let fake = spawned[0].transport.clone();
+    assert_eq!(spawned[0].options.get_uid(), Some(1000));
+    assert_eq!(spawned[0].options.get_gid(), Some(100));
+
+    transport
+        .write_to_child(3, b"to three")
+        .expect("fd 3 is a write pipe");
+    transport
+        .write_to_child(0, b"+stdin")
+        .expect("fd 0 is a write pipe");
+    assert_eq!(fake.written_to(3), b"to three");
+    assert_eq!(fake.written(), b"hello child+stdin");
+    for fd in [1, 4, 7] {
+        assert_eq!(
+            transport.write_to_child(fd, b"x"),
+            Err(ChildFdError::NotWritable { fd })
+        );
+    }
+
+    fake.child_data(4, b"from four");
+    transport.close_child_fd(3);
+    assert_eq!(
+        transport.write_to_child(3, b"late"),
+        Err(ChildFdError::NotWritable { fd: 3 })
+    );
+    for fd in [0, 1, 2] {
+        fake.child_fd_closed(fd);
+    }
+    fake.reaped(Failure::new(ProcessDone));
+    assert!(!recorder
+        .borrow()
+        .events
+        .iter()
+        .any(|e| e.starts_with("ended")));
+    fake.child_fd_closed(4);
+    assert_eq!(
+        recorder.borrow().events,
+        [
+            "made",
+            "data 4 from four",
+            "lost 3",
+            "lost 0",
+            "lost 1",
+            "lost 2",
+            "exited done",
+            "lost 4",
+            "ended done"
+        ]
     );
 }

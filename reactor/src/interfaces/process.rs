@@ -9,7 +9,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use crate::error::{SignalError, SpawnError};
+use crate::error::{ChildFdError, SignalError, SpawnError};
 use crate::interfaces::Transport;
 use crate::Failure;
 
@@ -22,28 +22,39 @@ pub type ProcessTransportRef = Rc<dyn ProcessTransport>;
 /// What a child's descriptor is connected to (one value of Twisted's
 /// `childFDs`).
 ///
+/// Any descriptor number can be mapped: 0, 1 and 2 through
+/// `std::process::Command`'s standard I/O, the others with the
+/// [`command-fds`](https://docs.rs/command-fds) crate (a `dup2` between
+/// fork and exec, written once there so that no `unsafe` is in ours).
+///
 /// # Twisted
 ///
 /// Twisted's `"w"` is [`ChildFd::Write`] (the parent writes, the child
-/// reads), `"r"` is [`ChildFd::Read`], an integer is [`ChildFd::Fd`] (or
-/// [`ChildFd::Inherit`] for the same number). Descriptors not mentioned
-/// are closed in the child, as in Twisted. Without `unsafe` code the
-/// child's descriptors are set up by `std::process::Command`, which can
-/// only place descriptors 0, 1 and 2: a mapping of any other child
-/// descriptor than to [`ChildFd::Close`] is refused with
-/// [`SpawnError::UnsupportedChildFd`]; and closing 0, 1 or 2 gives the
-/// child `/dev/null` there instead (a closed standard descriptor would be
+/// reads, through [`ProcessTransport::write_to_child`]), `"r"` is
+/// [`ChildFd::Read`] (the child writes, the parent reads, through
+/// [`ProcessProtocol::child_data_received`]), an integer is
+/// [`ChildFd::Fd`] (give the descriptor itself, `try_clone` it to keep
+/// it) or [`ChildFd::Inherit`] (0, 1 and 2 only: a raw descriptor number
+/// cannot be borrowed in safe Rust). Closing 0, 1 or 2 gives the child
+/// `/dev/null` there instead (a closed standard descriptor would be
 /// reused by the child's first `open`).
+///
+/// Descriptors not mentioned are not passed. Twisted closes every other
+/// descriptor in the child; Torsion, like `std` and tokio, relies on
+/// close-on-exec, which every descriptor Rust's `std`, mio, rustix and
+/// Torsion open has: a descriptor made inheritable on purpose elsewhere
+/// (by C code, or inherited by this process without close-on-exec) is
+/// inherited by the child too, because closing it in the child would need
+/// code between fork and exec.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ChildFd {
-    /// A pipe the parent writes and the child reads (Twisted's `"w"`);
-    /// descriptor 0 only.
+    /// A pipe the parent writes and the child reads (Twisted's `"w"`).
     Write,
-    /// A pipe the child writes and the parent reads (Twisted's `"r"`);
-    /// descriptors 1 and 2.
+    /// A pipe the child writes and the parent reads (Twisted's `"r"`).
     Read,
-    /// The parent's descriptor of the same number.
+    /// The parent's descriptor of the same number (0, 1 and 2 only; pass
+    /// any other as [`ChildFd::Fd`]).
     Inherit,
     /// This descriptor of the parent (a file, a socket, a pipe end).
     Fd(OwnedFd),
@@ -80,6 +91,8 @@ pub struct ProcessOptions {
     pub(crate) env_clear: bool,
     pub(crate) current_dir: Option<PathBuf>,
     pub(crate) child_fds: BTreeMap<i32, ChildFd>,
+    pub(crate) uid: Option<u32>,
+    pub(crate) gid: Option<u32>,
 }
 
 impl ProcessOptions {
@@ -97,6 +110,8 @@ impl ProcessOptions {
                 (1, ChildFd::Read),
                 (2, ChildFd::Read),
             ]),
+            uid: None,
+            gid: None,
         }
     }
 
@@ -143,6 +158,19 @@ impl ProcessOptions {
         self
     }
 
+    /// Runs the child as user `uid` (Twisted's `uid`; changing it needs
+    /// the privilege to, or [`SpawnError::PermissionDenied`] comes back).
+    pub fn uid(mut self, uid: u32) -> Self {
+        self.uid = Some(uid);
+        self
+    }
+
+    /// Runs the child with group `gid` (Twisted's `gid`).
+    pub fn gid(mut self, gid: u32) -> Self {
+        self.gid = Some(gid);
+        self
+    }
+
     /// The program.
     pub fn program(&self) -> &Path {
         &self.program
@@ -172,6 +200,16 @@ impl ProcessOptions {
     pub fn child_fds(&self) -> &BTreeMap<i32, ChildFd> {
         &self.child_fds
     }
+
+    /// The user id the child runs as, if set.
+    pub fn get_uid(&self) -> Option<u32> {
+        self.uid
+    }
+
+    /// The group id the child runs with, if set.
+    pub fn get_gid(&self) -> Option<u32> {
+        self.gid
+    }
 }
 
 /// A reactor that runs child processes (Twisted's `IReactorProcess`).
@@ -194,8 +232,9 @@ pub trait ReactorProcess {
     ///
     /// # Twisted
     ///
-    /// `spawnProcess(protocol, executable, args, env, path, childFDs=...)`;
-    /// `uid`, `gid` and `usePTY` are not supported.
+    /// `spawnProcess(protocol, executable, args, env, path, uid, gid,
+    /// childFDs=...)`; `usePTY` is not supported (making a terminal the
+    /// child's controlling terminal needs `setsid` between fork and exec).
     fn spawn_process(
         &self,
         protocol: ProcessProtocolRef,
@@ -355,6 +394,21 @@ pub trait ProcessTransport: Transport {
     /// Closes our end of the pipe of the child's descriptor `fd` (a write
     /// pipe after its buffer went out); nothing for an unknown or closed one.
     fn close_child_fd(&self, fd: i32);
+
+    /// Writes `data` to the pipe of the child's descriptor `fd`, one set
+    /// to [`ChildFd::Write`], with the same buffering as `write` (which is
+    /// `write_to_child(0, ..)`).
+    ///
+    /// # Errors
+    ///
+    /// [`ChildFdError::NotWritable`] if `fd` has no open pipe the parent
+    /// writes (never mapped, mapped to something else, or closed): the data
+    /// is not taken.
+    ///
+    /// # Twisted
+    ///
+    /// `writeToChild`, which raises `KeyError` in that case.
+    fn write_to_child(&self, fd: i32, data: &[u8]) -> Result<(), ChildFdError>;
 
     /// Sends the signal named `signal` (`"TERM"`, `"KILL"`, `"INT"`,
     /// `"HUP"`, ... with or without `SIG`, or a number).

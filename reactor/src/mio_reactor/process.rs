@@ -4,18 +4,22 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::rc::Rc;
+
+use command_fds::{CommandFdExt, FdMapping};
 
 use super::pipe::{PipeOwner, PipeReader};
 use super::pipe_writer::{register_producer_on, unregister_producer_on, PipeWriter};
 use super::reactor::ReactorState;
 use super::reap::{hand_to_reaper, ExitWatch, ProcessTable};
 use crate::error::{
-    PanicError, ProcessDone, ProcessTerminated, ProducerError, SignalError, SpawnError,
+    ChildFdError, PanicError, ProcessDone, ProcessTerminated, ProducerError, SignalError,
+    SpawnError,
 };
 use crate::interfaces::{
     parse_signal, ChildFd, Consumer, ProcessOptions, ProcessProtocol, ProcessProtocolRef,
@@ -40,7 +44,7 @@ pub(crate) struct Process {
     /// `None` once reaped (or handed to the reaper thread).
     child: RefCell<Option<Child>>,
     pid: Cell<Option<u32>>,
-    stdin: RefCell<Option<Rc<PipeWriter>>>,
+    writers: RefCell<BTreeMap<i32, Rc<PipeWriter>>>,
     readers: RefCell<BTreeMap<i32, Rc<PipeReader>>>,
     exit: RefCell<Option<Failure>>,
     ended: Cell<bool>,
@@ -66,65 +70,131 @@ impl ReactorProcess for Reactor {
     }
 }
 
-fn stdio_for(fd: i32, what: Option<ChildFd>) -> Result<(Stdio, bool), SpawnError> {
-    let unsupported = |reason| SpawnError::UnsupportedChildFd { fd, reason };
+/// Our end of a pipe to the child, or nothing for us to hold.
+enum ParentEnd {
+    Writes(OwnedFd),
+    Reads(OwnedFd),
+    None,
+}
+
+/// What the child gets on descriptor `fd`, and what the parent keeps.
+fn plan_fd(fd: i32, what: ChildFd) -> Result<(Option<OwnedFd>, ParentEnd, bool), SpawnError> {
+    // (the child's descriptor, our end, whether the child inherits ours)
     Ok(match what {
-        Some(ChildFd::Write) if fd == 0 => (Stdio::piped(), true),
-        Some(ChildFd::Read) if fd != 0 => (Stdio::piped(), true),
-        Some(ChildFd::Write) => return Err(unsupported("only descriptor 0 can be written to")),
-        Some(ChildFd::Read) => return Err(unsupported("descriptor 0 cannot be read from")),
-        Some(ChildFd::Inherit) => (Stdio::inherit(), false),
-        Some(ChildFd::Fd(owned)) => (Stdio::from(owned), false),
-        Some(ChildFd::Close) | None => (Stdio::null(), false),
+        ChildFd::Write => {
+            let (child, parent) = pipe().map_err(pipe_error(fd))?;
+            (Some(child), ParentEnd::Writes(parent), false)
+        }
+        ChildFd::Read => {
+            let (parent, child) = pipe().map_err(pipe_error(fd))?;
+            (Some(child), ParentEnd::Reads(parent), false)
+        }
+        ChildFd::Inherit if (0..=2).contains(&fd) => (None, ParentEnd::None, true),
+        ChildFd::Inherit => {
+            return Err(SpawnError::UnsupportedChildFd {
+                fd,
+                reason: "only 0, 1 and 2 can be inherited by number; \
+                         pass the descriptor itself as ChildFd::Fd",
+            })
+        }
+        ChildFd::Fd(owned) => (Some(owned), ParentEnd::None, false),
+        ChildFd::Close => (None, ParentEnd::None, false),
     })
+}
+
+/// A pipe, both ends close-on-exec: (read end, write end).
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+}
+
+fn pipe_error(fd: i32) -> impl FnOnce(io::Error) -> SpawnError {
+    move |error| SpawnError::ChildFdPipe { fd, error }
+}
+
+/// Builds the command: program, arguments, environment, ids, and every
+/// child descriptor; returns our ends of the pipes.
+fn command_for(options: ProcessOptions) -> Result<(Command, Vec<(i32, ParentEnd)>), SpawnError> {
+    let mut command = Command::new(&options.program);
+    command.args(&options.args);
+    if options.env_clear {
+        command.env_clear();
+    }
+    command.envs(options.env.iter().map(|(k, v)| (k, v)));
+    if let Some(dir) = &options.current_dir {
+        command.current_dir(dir);
+    }
+    if let Some(uid) = options.uid {
+        command.uid(uid);
+    }
+    if let Some(gid) = options.gid {
+        command.gid(gid);
+    }
+    let mut ends = Vec::new();
+    let mut mappings = Vec::new();
+    let mut child_fds = options.child_fds;
+    for fd in [0, 1, 2] {
+        child_fds.entry(fd).or_insert(ChildFd::Close);
+    }
+    for (fd, what) in child_fds {
+        if fd < 0 {
+            return Err(SpawnError::UnsupportedChildFd {
+                fd,
+                reason: "a descriptor number cannot be negative",
+            });
+        }
+        let (child, parent, inherit) = plan_fd(fd, what)?;
+        ends.push((fd, parent));
+        if fd > 2 {
+            if let Some(parent_fd) = child {
+                mappings.push(FdMapping {
+                    parent_fd,
+                    child_fd: fd,
+                });
+            }
+            continue;
+        }
+        let stdio = match (child, inherit) {
+            (Some(child), _) => Stdio::from(child),
+            (None, true) => Stdio::inherit(),
+            (None, false) => Stdio::null(),
+        };
+        match fd {
+            0 => command.stdin(stdio),
+            1 => command.stdout(stdio),
+            _ => command.stderr(stdio),
+        };
+    }
+    if !mappings.is_empty() {
+        // The map's keys are distinct, so no two mappings share a child fd.
+        command
+            .fd_mappings(mappings)
+            .map_err(|_| SpawnError::UnsupportedChildFd {
+                fd: -1,
+                reason: "two mappings for one child descriptor",
+            })?;
+    }
+    Ok((command, ends))
 }
 
 impl Process {
     fn spawn(
         reactor: &Rc<ReactorState>,
         protocol: ProcessProtocolRef,
-        mut options: ProcessOptions,
+        options: ProcessOptions,
     ) -> Result<Rc<Process>, SpawnError> {
-        for (&fd, what) in &options.child_fds {
-            if fd > 2 && !matches!(what, ChildFd::Close) {
-                return Err(SpawnError::UnsupportedChildFd {
-                    fd,
-                    reason: "only descriptors 0, 1 and 2 can be mapped without unsafe code \
-                             (a dup2 between fork and exec)",
-                });
-            }
-        }
         let program = options.program.clone();
-        let mut command = Command::new(&options.program);
-        command.args(&options.args);
-        if options.env_clear {
-            command.env_clear();
-        }
-        command.envs(options.env.iter().map(|(k, v)| (k, v)));
-        if let Some(dir) = &options.current_dir {
-            command.current_dir(dir);
-        }
-        let (stdin, _) = stdio_for(0, options.child_fds.remove(&0))?;
-        let (stdout, _) = stdio_for(1, options.child_fds.remove(&1))?;
-        let (stderr, _) = stdio_for(2, options.child_fds.remove(&2))?;
-        command.stdin(stdin).stdout(stdout).stderr(stderr);
-        let mut child = command
-            .spawn()
-            .map_err(|e| SpawnError::from_io(program.clone(), e))?;
+        let (mut command, ends) = command_for(options)?;
+        let spawned = command.spawn();
+        // The child's ends of the pipes live in the command: closing them
+        // here is what lets us see end-of-file when the child closes its.
+        drop(command);
+        let child = spawned.map_err(|e| SpawnError::from_io(program.clone(), e))?;
         let pid = child.id();
-        let pipes: Vec<(i32, OwnedFd)> = [
-            child.stdin.take().map(|p| (0, OwnedFd::from(p))),
-            child.stdout.take().map(|p| (1, OwnedFd::from(p))),
-            child.stderr.take().map(|p| (2, OwnedFd::from(p))),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
         let process = Rc::new(Process {
             protocol: RefCell::new(Some(protocol.clone())),
             child: RefCell::new(Some(child)),
             pid: Cell::new(Some(pid)),
-            stdin: RefCell::new(None),
+            writers: RefCell::new(BTreeMap::new()),
             readers: RefCell::new(BTreeMap::new()),
             exit: RefCell::new(None),
             ended: Cell::new(false),
@@ -134,16 +204,20 @@ impl Process {
             process.abandon();
             SpawnError::from_io(program.clone(), e)
         };
-        for (fd, pipe) in pipes {
+        for (fd, end) in ends {
             let owner: Rc<dyn PipeOwner> = process.clone();
-            if fd == 0 {
-                let writer =
-                    PipeWriter::start(reactor, fd, pipe, owner).map_err(|e| fail(&process, e))?;
-                *process.stdin.borrow_mut() = Some(writer);
-            } else {
-                let reader =
-                    PipeReader::start(reactor, fd, pipe, owner).map_err(|e| fail(&process, e))?;
-                process.readers.borrow_mut().insert(fd, reader);
+            match end {
+                ParentEnd::Writes(pipe) => {
+                    let writer = PipeWriter::start(reactor, fd, pipe, owner)
+                        .map_err(|e| fail(&process, e))?;
+                    process.writers.borrow_mut().insert(fd, writer);
+                }
+                ParentEnd::Reads(pipe) => {
+                    let reader = PipeReader::start(reactor, fd, pipe, owner)
+                        .map_err(|e| fail(&process, e))?;
+                    process.readers.borrow_mut().insert(fd, reader);
+                }
+                ParentEnd::None => {}
             }
         }
         match reactor.processes.pidfd(pid) {
@@ -160,6 +234,10 @@ impl Process {
         let transport: ProcessTransportRef = process.clone();
         process.with_protocol("connection_made", |p| p.make_connection(transport));
         Ok(process)
+    }
+
+    fn writer(&self, fd: i32) -> Option<Rc<PipeWriter>> {
+        self.writers.borrow().get(&fd).cloned()
     }
 
     fn with_protocol(&self, method: &str, call: impl FnOnce(&mut dyn ProcessProtocol)) {
@@ -214,7 +292,10 @@ impl Process {
 
     /// `process_ended` once the exit was seen and every pipe closed.
     fn maybe_ended(&self) {
-        if self.ended.get() || self.stdin.borrow().is_some() || !self.readers.borrow().is_empty() {
+        if self.ended.get()
+            || !self.writers.borrow().is_empty()
+            || !self.readers.borrow().is_empty()
+        {
             return;
         }
         let Some(reason) = self.exit.borrow().clone() else {
@@ -238,11 +319,7 @@ impl PipeOwner for Process {
     }
 
     fn pipe_closed(&self, fd: i32, _reason: Failure) {
-        let removed_writer = if fd == 0 {
-            self.stdin.borrow_mut().take()
-        } else {
-            None
-        };
+        let removed_writer = self.writers.borrow_mut().remove(&fd);
         let removed_reader = self.readers.borrow_mut().remove(&fd);
         drop((removed_writer, removed_reader));
         self.with_protocol("child_connection_lost", |p| p.child_connection_lost(fd));
@@ -252,18 +329,17 @@ impl PipeOwner for Process {
 
 impl Consumer for Process {
     fn write(&self, data: &[u8]) {
-        let stdin = self.stdin.borrow().clone();
-        if let Some(stdin) = stdin {
+        if let Some(stdin) = self.writer(0) {
             stdin.write(data);
         }
     }
 
     fn register_producer(&self, producer: ProducerRef) -> Result<(), ProducerError> {
-        register_producer_on(self.stdin.borrow().clone(), producer)
+        register_producer_on(self.writer(0), producer)
     }
 
     fn unregister_producer(&self) -> Result<(), ProducerError> {
-        unregister_producer_on(self.stdin.borrow().clone())
+        unregister_producer_on(self.writer(0))
     }
 }
 
@@ -298,8 +374,7 @@ impl Transport for Process {
 
     fn abort_connection(&self) {
         self.disconnecting.set(true);
-        let stdin = self.stdin.borrow().clone();
-        if let Some(stdin) = stdin {
+        if let Some(stdin) = self.writer(0) {
             stdin.abort();
         }
         for fd in [1, 2] {
@@ -330,16 +405,23 @@ impl ProcessTransport for Process {
     }
 
     fn close_child_fd(&self, fd: i32) {
-        if fd == 0 {
-            let stdin = self.stdin.borrow().clone();
-            if let Some(stdin) = stdin {
-                stdin.lose_connection();
-            }
+        if let Some(writer) = self.writer(fd) {
+            writer.lose_connection();
             return;
         }
         let reader = self.readers.borrow().get(&fd).cloned();
         if let Some(reader) = reader {
             reader.close_soon();
+        }
+    }
+
+    fn write_to_child(&self, fd: i32, data: &[u8]) -> Result<(), ChildFdError> {
+        match self.writer(fd) {
+            Some(writer) if writer.accepting_writes() => {
+                writer.write(data);
+                Ok(())
+            }
+            _ => Err(ChildFdError::NotWritable { fd }),
         }
     }
 
@@ -365,7 +447,7 @@ impl fmt::Debug for Process {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Process")
             .field("pid", &self.pid.get())
-            .field("stdin", &self.stdin.borrow().is_some())
+            .field("writers", &self.writers.borrow().keys().collect::<Vec<_>>())
             .field("readers", &self.readers.borrow().keys().collect::<Vec<_>>())
             .field("exited", &self.exit.borrow().is_some())
             .finish()
