@@ -403,3 +403,37 @@ fn pause_and_resume_reading() {
     stdio.transport().resume_producing();
     run_until(&reactor, || protocol.borrow().received == b"waiting");
 }
+
+/// Once `StandardIO` has finished, what the protocol wrote last is all
+/// there, and the process can go on writing to its stdout directly with
+/// blocking writes: the descriptor is back in blocking mode (Twisted's
+/// `test_lastWriteReceived`, whose child `os.write`s after StandardIO is
+/// done; the mode is shared by every copy of the descriptor, as a
+/// process's own fd 1 shares it with the pipe's other users).
+#[test]
+fn last_write_received() {
+    const UNIQUE_LAST_WRITE: &[u8] = b"xyz123abc Twisted is great!";
+    let reactor = Reactor::new().expect("reactor");
+    let protocol = Rc::new(RefCell::new(Script {
+        on_made: Some(Box::new(|t: &TransportRef| {
+            t.write(UNIQUE_LAST_WRITE);
+            t.lose_connection();
+        })),
+        ..Script::default()
+    }));
+    let (stdin_read, _stdin_write) = pipe();
+    let (stdout_read, mut stdout_write) = pipe();
+    let shared = stdout_write.try_clone().expect("dup");
+    let stdio = StandardIO::with_fds(&reactor, protocol, stdin_read.into(), shared.into())
+        .expect("standard I/O");
+    run_until(&reactor, || stdio.is_closed());
+    // More than a pipe holds, written blocking while a thread drains it:
+    // a descriptor left non-blocking would fail with WouldBlock here.
+    let reader = std::thread::spawn(move || read_all(stdout_read));
+    let after: Vec<u8> = (0..1_000_000u32).map(|i| (i % 241) as u8).collect();
+    stdout_write.write_all(&after).expect("blocking write after StandardIO");
+    drop(stdout_write);
+    let got = reader.join().expect("reader");
+    assert!(got.starts_with(UNIQUE_LAST_WRITE));
+    assert!(got[UNIQUE_LAST_WRITE.len()..] == after[..]);
+}
