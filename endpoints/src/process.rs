@@ -9,7 +9,7 @@ use std::rc::Rc;
 use torsion_reactor::error::{NoProtocol, ProducerError};
 use torsion_reactor::{
     Address, Consumer, Deferred, DynProtocolFactory, Failure, ProcessOptions, ProcessProtocol,
-    ProcessTransportRef, Producer, ProducerRef, ProtocolRef, PushProducer, ReactorProcess,
+    ProcessTransportRef, Producer, ProducerRef, ProtocolRef, PtySize, PushProducer, ReactorProcess,
     StreamClientEndpoint, Transport, TransportRef,
 };
 
@@ -74,19 +74,16 @@ pub enum StandardErrorBehavior {
 /// # Twisted
 ///
 /// `ProcessEndpoint(reactor, executable, args, env, path, uid, gid,
-/// errFlag=...)`; `usePTY` and `childFDs` are not taken (stdin and stdout
-/// are the connection, stderr a pipe). The arguments exclude the program
+/// usePTY, errFlag=...)`; `childFDs` is not taken (stdin and stdout are
+/// the connection, stderr a pipe, or all three a terminal with
+/// [`use_pty`](Self::use_pty)). The arguments exclude the program
 /// name, and the environment is inherited, as in
 /// [`ProcessOptions`](torsion_reactor::ProcessOptions).
 pub struct ProcessEndpoint<R> {
     reactor: R,
-    program: PathBuf,
-    args: Vec<OsString>,
-    env: Vec<(OsString, OsString)>,
-    env_clear: bool,
-    current_dir: Option<PathBuf>,
-    uid: Option<u32>,
-    gid: Option<u32>,
+    /// What each connection spawns (no descriptor mapping: stdin and
+    /// stdout are the connection).
+    options: ProcessOptions,
     stderr: StandardErrorBehavior,
 }
 
@@ -95,81 +92,61 @@ impl<R: ReactorProcess + 'static> ProcessEndpoint<R> {
     pub fn new(reactor: R, program: impl Into<PathBuf>) -> Self {
         ProcessEndpoint {
             reactor,
-            program: program.into(),
-            args: Vec::new(),
-            env: Vec::new(),
-            env_clear: false,
-            current_dir: None,
-            uid: None,
-            gid: None,
+            options: ProcessOptions::new(program.into()),
             stderr: StandardErrorBehavior::default(),
         }
     }
 
+    fn with(mut self, change: impl FnOnce(ProcessOptions) -> ProcessOptions) -> Self {
+        self.options = change(self.options);
+        self
+    }
+
     /// The arguments (without the program name).
-    pub fn args<I, S>(mut self, args: I) -> Self
+    pub fn args<I, S>(self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        self.args.extend(args.into_iter().map(Into::into));
-        self
+        self.with(|o| o.args(args.into_iter().map(Into::<OsString>::into)))
     }
 
     /// Sets a variable of the child's environment.
-    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
-        self.env.push((key.into(), value.into()));
-        self
+    pub fn env(self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.with(|o| o.env(key.into(), value.into()))
     }
 
     /// Starts the child's environment empty.
-    pub fn env_clear(mut self) -> Self {
-        self.env_clear = true;
-        self
+    pub fn env_clear(self) -> Self {
+        self.with(ProcessOptions::env_clear)
     }
 
     /// The child's working directory.
-    pub fn current_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.current_dir = Some(dir.into());
-        self
+    pub fn current_dir(self, dir: impl Into<PathBuf>) -> Self {
+        self.with(|o| o.current_dir(dir.into()))
     }
 
     /// Runs the child as user `uid` (needs the privilege to).
-    pub fn uid(mut self, uid: u32) -> Self {
-        self.uid = Some(uid);
-        self
+    pub fn uid(self, uid: u32) -> Self {
+        self.with(|o| o.uid(uid))
     }
 
     /// Runs the child with group `gid` (needs the privilege to).
-    pub fn gid(mut self, gid: u32) -> Self {
-        self.gid = Some(gid);
-        self
+    pub fn gid(self, gid: u32) -> Self {
+        self.with(|o| o.gid(gid))
+    }
+
+    /// Runs the child on a pseudo-terminal (Twisted's `usePTY`; see
+    /// [`ProcessOptions::use_pty`]): its stdout and stderr both reach
+    /// `data_received`, as the terminal merges them.
+    pub fn use_pty(self, size: PtySize) -> Self {
+        self.with(|o| o.use_pty(size))
     }
 
     /// What to do with the child's stderr (Twisted's `errFlag`).
     pub fn stderr(mut self, behavior: StandardErrorBehavior) -> Self {
         self.stderr = behavior;
         self
-    }
-
-    fn options(&self) -> ProcessOptions {
-        let mut options = ProcessOptions::new(&self.program).args(&self.args);
-        for (key, value) in &self.env {
-            options = options.env(key, value);
-        }
-        if self.env_clear {
-            options = options.env_clear();
-        }
-        if let Some(dir) = &self.current_dir {
-            options = options.current_dir(dir);
-        }
-        if let Some(uid) = self.uid {
-            options = options.uid(uid);
-        }
-        if let Some(gid) = self.gid {
-            options = options.gid(gid);
-        }
-        options
     }
 }
 
@@ -180,25 +157,30 @@ impl<R: ReactorProcess + 'static> StreamClientEndpoint for ProcessEndpoint<R> {
         };
         let adapter = Rc::new(std::cell::RefCell::new(Adapter {
             protocol: protocol.clone(),
-            program: self.program.display().to_string(),
+            program: self.options.program().display().to_string(),
             stderr: self.stderr,
         }));
-        match self.reactor.spawn_process(adapter, self.options()) {
+        // Without `ChildFd::Fd` entries the copy cannot fail.
+        let options = match self.options.try_clone() {
+            Ok(options) => options,
+            Err(error) => return Deferred::failed(error),
+        };
+        match self.reactor.spawn_process(adapter, options) {
             Ok(_) => Deferred::succeeded(protocol),
             Err(error) => Deferred::failed(error),
         }
     }
 
     fn describe(&self) -> String {
-        format!("process:{}", self.program.display())
+        format!("process:{}", self.options.program().display())
     }
 }
 
 impl<R> fmt::Debug for ProcessEndpoint<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ProcessEndpoint")
-            .field("program", &self.program)
-            .field("args", &self.args)
+            .field("program", &self.options.program())
+            .field("args", &self.options.get_args())
             .finish()
     }
 }

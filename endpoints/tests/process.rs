@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use torsion_endpoints::ProcessEndpoint;
 use torsion_reactor::error::{ProcessDone, SpawnError};
 use torsion_reactor::{
-    Factory, Failure, Protocol, Reactor, StreamClientEndpoint, StreamClientEndpointExt,
+    Factory, Failure, Protocol, PtySize, Reactor, StreamClientEndpoint, StreamClientEndpointExt,
     TransportRef,
 };
 use torsion_testing::MemoryReactor;
@@ -101,4 +101,66 @@ fn spawn_process_arguments() {
         Some("/srv")
     );
     assert_eq!(spawned[0].transport.written(), b"round trip");
+}
+
+/// The ids and the terminal reach the reactor too (the rest of Twisted's
+/// `test_constructorNonDefaults`).
+#[test]
+fn spawn_process_arguments_non_defaults() {
+    let reactor = MemoryReactor::new();
+    let size = PtySize { rows: 30, cols: 90 };
+    let endpoint = ProcessEndpoint::new(reactor.clone(), "/bin/prog")
+        .uid(1000)
+        .gid(100)
+        .use_pty(size);
+    let connected = endpoint.connect(Factory::for_protocol(Collect::default));
+    assert!(connected.take_result().expect("fired").is_ok());
+    let spawned = reactor.processes();
+    let options = &spawned[0].options;
+    assert_eq!(options.get_uid(), Some(1000));
+    assert_eq!(options.get_gid(), Some(100));
+    assert_eq!(options.get_pty(), Some(size));
+    assert_eq!(spawned[0].transport.pty_sizes(), [size]);
+}
+
+/// Over a terminal, the protocol talks to a child that sees one: what it
+/// writes is echoed and read as a line, and the child's output, on the
+/// terminal's CR LF, reaches `data_received`.
+#[test]
+fn connect_to_a_child_on_a_terminal() {
+    #[derive(Default)]
+    struct Talk(Vec<u8>, Option<Failure>);
+    impl Protocol for Talk {
+        fn connection_made(&mut self, transport: TransportRef) {
+            transport.write(b"hi\n");
+        }
+        fn data_received(&mut self, data: &[u8]) {
+            self.0.extend_from_slice(data);
+        }
+        fn connection_lost(&mut self, reason: Failure) {
+            self.1 = Some(reason);
+        }
+    }
+    let reactor = Reactor::new().expect("reactor");
+    let endpoint = ProcessEndpoint::new(reactor.clone(), "/bin/sh")
+        .args([
+            "-c",
+            "read line; test -t 0 && test -t 1 && echo \"tty got $line\"",
+        ])
+        .use_pty(PtySize::default());
+    let protocol: Rc<RefCell<Talk>> = endpoint
+        .connect(Factory::for_protocol(Talk::default))
+        .take_result()
+        .expect("fired at once")
+        .expect("connected");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while protocol.borrow().1.is_none() {
+        assert!(Instant::now() < deadline, "timed out");
+        reactor
+            .iterate(Some(Duration::from_millis(50)))
+            .expect("iterate");
+    }
+    let p = protocol.borrow();
+    assert_eq!(p.0, b"hi\r\ntty got hi\r\n");
+    assert!(p.1.as_ref().unwrap().check::<ProcessDone>());
 }

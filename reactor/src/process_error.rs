@@ -115,6 +115,15 @@ pub enum SpawnError {
         /// The OS error.
         error: io::Error,
     },
+    /// A pseudo-terminal was asked for together with a descriptor mapping:
+    /// a terminal is the child's stdin, stdout and stderr (Twisted's
+    /// `ValueError`).
+    PtyWithChildFds,
+    /// No pseudo-terminal could be opened (none left, or no `/dev/ptmx`).
+    Pty {
+        /// The OS error.
+        error: io::Error,
+    },
     /// Any other OS failure while spawning.
     Io {
         /// The program asked for.
@@ -149,6 +158,11 @@ impl fmt::Display for SpawnError {
             SpawnError::ChildFdPipe { fd, error } => {
                 write!(f, "cannot make the pipe for child fd {fd}: {error}")
             }
+            SpawnError::PtyWithChildFds => f.write_str(
+                "cannot map child descriptors on a pseudo-terminal: \
+                 the terminal is the child's stdin, stdout and stderr",
+            ),
+            SpawnError::Pty { error } => write!(f, "cannot open a pseudo-terminal: {error}"),
             SpawnError::Io { program, error } => {
                 write!(f, "cannot spawn {}: {error}", program.display())
             }
@@ -159,7 +173,9 @@ impl fmt::Display for SpawnError {
 impl Error for SpawnError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            SpawnError::Io { error, .. } | SpawnError::ChildFdPipe { error, .. } => Some(error),
+            SpawnError::Io { error, .. }
+            | SpawnError::ChildFdPipe { error, .. }
+            | SpawnError::Pty { error } => Some(error),
             _ => None,
         }
     }

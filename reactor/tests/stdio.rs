@@ -431,7 +431,9 @@ fn last_write_received() {
     // a descriptor left non-blocking would fail with WouldBlock here.
     let reader = std::thread::spawn(move || read_all(stdout_read));
     let after: Vec<u8> = (0..1_000_000u32).map(|i| (i % 241) as u8).collect();
-    stdout_write.write_all(&after).expect("blocking write after StandardIO");
+    stdout_write
+        .write_all(&after)
+        .expect("blocking write after StandardIO");
     drop(stdout_write);
     let got = reader.join().expect("reader");
     assert!(got.starts_with(UNIQUE_LAST_WRITE));

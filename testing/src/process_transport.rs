@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::io;
 use std::rc::{Rc, Weak};
 
 use torsion_reactor::error::{
@@ -12,7 +13,7 @@ use torsion_reactor::error::{
 };
 use torsion_reactor::{
     parse_signal, Address, ChildFd, Consumer, Failure, ProcessOptions, ProcessProtocolRef,
-    ProcessTransport, ProcessTransportRef, Producer, ProducerRef, PushProducer, Transport,
+    ProcessTransport, ProcessTransportRef, Producer, ProducerRef, PtySize, PushProducer, Transport,
     TransportCore,
 };
 
@@ -74,6 +75,8 @@ pub struct FakeProcessTransport {
     open_fds: RefCell<BTreeSet<i32>>,
     /// The descriptors mapped to `ChildFd::Write`.
     write_fds: BTreeSet<i32>,
+    /// The terminal's sizes, first to last (empty without a terminal).
+    pty_sizes: RefCell<Vec<PtySize>>,
     /// What `write_to_child` wrote to descriptors other than 0.
     other_writes: RefCell<BTreeMap<i32, Vec<u8>>>,
     closed_by_us: RefCell<Vec<i32>>,
@@ -94,18 +97,28 @@ impl FakeProcessTransport {
         protocol: ProcessProtocolRef,
         options: &ProcessOptions,
     ) -> Rc<FakeProcessTransport> {
-        let open_fds = options
-            .child_fds()
-            .iter()
-            .filter(|(_, what)| matches!(what, ChildFd::Read | ChildFd::Write))
-            .map(|(&fd, _)| fd)
-            .collect();
-        let write_fds = options
-            .child_fds()
-            .iter()
-            .filter(|(_, what)| matches!(what, ChildFd::Write))
-            .map(|(&fd, _)| fd)
-            .collect();
+        let pty = options.get_pty().is_some();
+        // On a terminal: one master, written as 0 and read as 1.
+        let open_fds = if pty {
+            BTreeSet::from([0, 1])
+        } else {
+            options
+                .child_fds()
+                .iter()
+                .filter(|(_, what)| matches!(what, ChildFd::Read | ChildFd::Write))
+                .map(|(&fd, _)| fd)
+                .collect()
+        };
+        let write_fds = if pty {
+            BTreeSet::from([0])
+        } else {
+            options
+                .child_fds()
+                .iter()
+                .filter(|(_, what)| matches!(what, ChildFd::Write))
+                .map(|(&fd, _)| fd)
+                .collect()
+        };
         let fake = Rc::new_cyclic(|me| FakeProcessTransport {
             me: me.clone(),
             protocol: RefCell::new(Some(protocol.clone())),
@@ -113,6 +126,7 @@ impl FakeProcessTransport {
             stdin: RefCell::new(TransportCore::new()),
             open_fds: RefCell::new(open_fds),
             write_fds,
+            pty_sizes: RefCell::new(options.get_pty().into_iter().collect()),
             other_writes: RefCell::default(),
             closed_by_us: RefCell::default(),
             signals: RefCell::default(),
@@ -147,6 +161,12 @@ impl FakeProcessTransport {
             .get(&fd)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// The sizes of the child's pseudo-terminal: the one it was spawned
+    /// with, then each `set_pty_size`; empty if it has no terminal.
+    pub fn pty_sizes(&self) -> Vec<PtySize> {
+        self.pty_sizes.borrow().clone()
     }
 
     /// Takes what the protocol wrote to stdin (the child read it).
@@ -303,8 +323,12 @@ impl PushProducer for FakeProcessTransport {
 impl Transport for FakeProcessTransport {
     fn lose_connection(&self) {
         self.disconnecting.set(true);
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        // A terminal closes as a whole (its 0 and 1); pipes one by one.
         for fd in [0, 1, 2] {
-            self.close_child_fd(fd);
+            me.close_from_protocol(fd);
         }
     }
 
@@ -335,9 +359,30 @@ impl ProcessTransport for FakeProcessTransport {
     }
 
     fn close_child_fd(&self, fd: i32) {
+        if !self.pty_sizes.borrow().is_empty() {
+            // Half a terminal cannot be closed, as on the real reactor.
+            return;
+        }
         if let Some(me) = self.me.upgrade() {
             me.close_from_protocol(fd);
         }
+    }
+
+    fn set_pty_size(&self, size: PtySize) -> io::Result<()> {
+        if self.pty_sizes.borrow().is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the process does not run on a pseudo-terminal",
+            ));
+        }
+        if !self.is_open(1) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the terminal is closed",
+            ));
+        }
+        self.pty_sizes.borrow_mut().push(size);
+        Ok(())
     }
 
     fn write_to_child(&self, fd: i32, data: &[u8]) -> Result<(), ChildFdError> {

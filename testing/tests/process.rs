@@ -8,7 +8,7 @@ use std::time::Duration;
 use torsion_reactor::error::{ChildFdError, ProcessDone, ProcessTerminated, SignalError};
 use torsion_reactor::{
     ChildFd, Failure, ProcessOptions, ProcessProtocol, ProcessTransport, ProcessTransportRef,
-    ReactorProcess, ReactorTimeExt,
+    PtySize, ReactorProcess, ReactorTimeExt,
 };
 use torsion_testing::{Clock, FakeProcessTransport, MemoryReactor, FAKE_PID};
 
@@ -236,4 +236,62 @@ fn fake_child_extra_descriptors() {
             "ended done"
         ]
     );
+}
+
+/// A fake child on a terminal: one way in (0) and one way out (1),
+/// closing half of it does nothing, resizes are recorded, and
+/// `lose_connection` closes it as a whole.
+#[test]
+fn fake_child_on_a_terminal() {
+    let reactor = MemoryReactor::new();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let options = ProcessOptions::new("sh").use_pty(PtySize::default());
+    let transport = reactor
+        .spawn_process(recorder.clone(), options)
+        .expect("never fails");
+    let fake = reactor.processes()[0].transport.clone();
+    assert!(fake.is_open(0) && fake.is_open(1) && !fake.is_open(2));
+    transport.close_stdin();
+    assert!(fake.is_open(0));
+    assert_eq!(
+        transport.write_to_child(1, b"x"),
+        Err(ChildFdError::NotWritable { fd: 1 })
+    );
+    let bigger = PtySize {
+        rows: 50,
+        cols: 132,
+    };
+    transport.set_pty_size(bigger).expect("resized");
+    assert_eq!(fake.pty_sizes(), [PtySize::default(), bigger]);
+    fake.child_data(1, b"$ ");
+    transport.lose_connection();
+    assert!(!fake.is_open(0) && !fake.is_open(1));
+    fake.reaped(Failure::new(ProcessTerminated::signalled(1)));
+    assert_eq!(
+        recorder.borrow().events,
+        [
+            "made",
+            "data 1 $ ",
+            "lost 0",
+            "lost 1",
+            "exited signal 1",
+            "ended signal 1"
+        ]
+    );
+}
+
+/// Resizing a fake child on pipes is refused, as on the real reactor.
+#[test]
+fn fake_child_without_a_terminal_cannot_be_resized() {
+    let reactor = MemoryReactor::new();
+    let transport = reactor
+        .spawn_process(
+            Rc::new(RefCell::new(Recorder::default())),
+            ProcessOptions::new("cat"),
+        )
+        .expect("never fails");
+    let error = transport
+        .set_pty_size(PtySize::default())
+        .expect_err("no terminal");
+    assert_eq!(error.kind(), std::io::ErrorKind::Unsupported);
 }

@@ -5,6 +5,7 @@ mod core;
 mod endpoint;
 mod factory;
 mod process;
+mod process_options;
 mod producer;
 mod protocol;
 mod tcp;
@@ -21,9 +22,10 @@ pub use endpoint::{
 };
 pub use factory::{DynProtocolFactory, HookedProtocol, ProtocolFactory};
 pub use process::{
-    parse_signal, ChildFd, ProcessOptions, ProcessProtocol, ProcessProtocolRef, ProcessTransport,
-    ProcessTransportRef, ReactorProcess,
+    parse_signal, ProcessProtocol, ProcessProtocolRef, ProcessTransport, ProcessTransportRef,
+    ReactorProcess,
 };
+pub use process_options::{ChildFd, ProcessOptions, PtySize};
 pub use producer::{Consumer, Producer, ProducerRef, PullProducer, PushProducer};
 pub(crate) use protocol::short_type_name;
 pub use protocol::{FileDescriptorReceiver, HalfCloseableProtocol, Protocol, ProtocolRef};

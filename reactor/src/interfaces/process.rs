@@ -1,16 +1,14 @@
 //! Child processes: Twisted's `IReactorProcess`, `IProcessProtocol` and
-//! `IProcessTransport`, with the options of `spawnProcess`.
+//! `IProcessTransport` (the options of `spawnProcess` are in
+//! `process_options.rs`).
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::io;
 use std::rc::Rc;
 
 use crate::error::{ChildFdError, SignalError, SpawnError};
-use crate::interfaces::Transport;
+use crate::interfaces::{ProcessOptions, PtySize, Transport};
 use crate::Failure;
 
 /// A shared, mutable process protocol, as the reactor holds it.
@@ -18,199 +16,6 @@ pub type ProcessProtocolRef = Rc<RefCell<dyn ProcessProtocol>>;
 
 /// A handle to a child process's transport.
 pub type ProcessTransportRef = Rc<dyn ProcessTransport>;
-
-/// What a child's descriptor is connected to (one value of Twisted's
-/// `childFDs`).
-///
-/// Any descriptor number can be mapped: 0, 1 and 2 through
-/// `std::process::Command`'s standard I/O, the others with the
-/// [`command-fds`](https://docs.rs/command-fds) crate (a `dup2` between
-/// fork and exec, written once there so that no `unsafe` is in ours).
-///
-/// # Twisted
-///
-/// Twisted's `"w"` is [`ChildFd::Write`] (the parent writes, the child
-/// reads, through [`ProcessTransport::write_to_child`]), `"r"` is
-/// [`ChildFd::Read`] (the child writes, the parent reads, through
-/// [`ProcessProtocol::child_data_received`]), an integer is
-/// [`ChildFd::Fd`] (give the descriptor itself, `try_clone` it to keep
-/// it) or [`ChildFd::Inherit`] (0, 1 and 2 only: a raw descriptor number
-/// cannot be borrowed in safe Rust). Closing 0, 1 or 2 gives the child
-/// `/dev/null` there instead (a closed standard descriptor would be
-/// reused by the child's first `open`).
-///
-/// Descriptors not mentioned are not passed. Twisted closes every other
-/// descriptor in the child; Torsion, like `std` and tokio, relies on
-/// close-on-exec, which every descriptor Rust's `std`, mio, rustix and
-/// Torsion open has: a descriptor made inheritable on purpose elsewhere
-/// (by C code, or inherited by this process without close-on-exec) is
-/// inherited by the child too, because closing it in the child would need
-/// code between fork and exec.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ChildFd {
-    /// A pipe the parent writes and the child reads (Twisted's `"w"`).
-    Write,
-    /// A pipe the child writes and the parent reads (Twisted's `"r"`).
-    Read,
-    /// The parent's descriptor of the same number (0, 1 and 2 only; pass
-    /// any other as [`ChildFd::Fd`]).
-    Inherit,
-    /// This descriptor of the parent (a file, a socket, a pipe end).
-    Fd(OwnedFd),
-    /// Nothing (see the type's docs for 0, 1 and 2).
-    Close,
-}
-
-/// What to run and how: the arguments of Twisted's `spawnProcess`.
-///
-/// # Examples
-///
-/// ```
-/// use torsion_reactor::{ChildFd, ProcessOptions};
-///
-/// let options = ProcessOptions::new("sh")
-///     .args(["-c", "echo $GREETING; pwd"])
-///     .env("GREETING", "hello")
-///     .current_dir("/tmp")
-///     .child_fd(2, ChildFd::Inherit);
-/// assert_eq!(options.program().to_str(), Some("sh"));
-/// ```
-///
-/// # Twisted
-///
-/// `args` excludes the program name (Twisted passes `argv[0]` in `args`);
-/// the environment is inherited unless [`env_clear`](Self::env_clear) is
-/// called (Twisted's `env={}` default clears it, `env=None` inherits):
-/// Rust's `Command` default, which is what most callers want.
-#[derive(Debug)]
-pub struct ProcessOptions {
-    pub(crate) program: PathBuf,
-    pub(crate) args: Vec<OsString>,
-    pub(crate) env: Vec<(OsString, OsString)>,
-    pub(crate) env_clear: bool,
-    pub(crate) current_dir: Option<PathBuf>,
-    pub(crate) child_fds: BTreeMap<i32, ChildFd>,
-    pub(crate) uid: Option<u32>,
-    pub(crate) gid: Option<u32>,
-}
-
-impl ProcessOptions {
-    /// Runs `program` (looked up on `PATH` if it has no `/`), with pipes
-    /// on 0, 1 and 2 (Twisted's default `childFDs`).
-    pub fn new(program: impl AsRef<OsStr>) -> ProcessOptions {
-        ProcessOptions {
-            program: PathBuf::from(program.as_ref()),
-            args: Vec::new(),
-            env: Vec::new(),
-            env_clear: false,
-            current_dir: None,
-            child_fds: BTreeMap::from([
-                (0, ChildFd::Write),
-                (1, ChildFd::Read),
-                (2, ChildFd::Read),
-            ]),
-            uid: None,
-            gid: None,
-        }
-    }
-
-    /// Adds one argument.
-    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
-        self.args.push(arg.as_ref().to_owned());
-        self
-    }
-
-    /// Adds arguments.
-    pub fn args<I, S>(mut self, args: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-    {
-        self.args
-            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
-        self
-    }
-
-    /// Sets one environment variable of the child.
-    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
-        self.env
-            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
-        self
-    }
-
-    /// Starts the child with an empty environment (plus what
-    /// [`env`](Self::env) adds): Twisted's `env={}`.
-    pub fn env_clear(mut self) -> Self {
-        self.env_clear = true;
-        self
-    }
-
-    /// The child's working directory (Twisted's `path`).
-    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
-        self.current_dir = Some(dir.as_ref().to_owned());
-        self
-    }
-
-    /// Connects the child's descriptor `fd` (Twisted's `childFDs[fd]`).
-    pub fn child_fd(mut self, fd: i32, what: ChildFd) -> Self {
-        self.child_fds.insert(fd, what);
-        self
-    }
-
-    /// Runs the child as user `uid` (Twisted's `uid`; changing it needs
-    /// the privilege to, or [`SpawnError::PermissionDenied`] comes back).
-    pub fn uid(mut self, uid: u32) -> Self {
-        self.uid = Some(uid);
-        self
-    }
-
-    /// Runs the child with group `gid` (Twisted's `gid`).
-    pub fn gid(mut self, gid: u32) -> Self {
-        self.gid = Some(gid);
-        self
-    }
-
-    /// The program.
-    pub fn program(&self) -> &Path {
-        &self.program
-    }
-
-    /// The arguments (without the program name).
-    pub fn get_args(&self) -> &[OsString] {
-        &self.args
-    }
-
-    /// The variables set for the child.
-    pub fn get_env(&self) -> &[(OsString, OsString)] {
-        &self.env
-    }
-
-    /// Whether the environment starts empty.
-    pub fn is_env_cleared(&self) -> bool {
-        self.env_clear
-    }
-
-    /// The working directory, if set.
-    pub fn get_current_dir(&self) -> Option<&Path> {
-        self.current_dir.as_deref()
-    }
-
-    /// The child descriptor mapping.
-    pub fn child_fds(&self) -> &BTreeMap<i32, ChildFd> {
-        &self.child_fds
-    }
-
-    /// The user id the child runs as, if set.
-    pub fn get_uid(&self) -> Option<u32> {
-        self.uid
-    }
-
-    /// The group id the child runs with, if set.
-    pub fn get_gid(&self) -> Option<u32> {
-        self.gid
-    }
-}
 
 /// A reactor that runs child processes (Twisted's `IReactorProcess`).
 ///
@@ -233,8 +38,7 @@ pub trait ReactorProcess {
     /// # Twisted
     ///
     /// `spawnProcess(protocol, executable, args, env, path, uid, gid,
-    /// childFDs=...)`; `usePTY` is not supported (making a terminal the
-    /// child's controlling terminal needs `setsid` between fork and exec).
+    /// usePTY, childFDs=...)`.
     fn spawn_process(
         &self,
         protocol: ProcessProtocolRef,
@@ -396,7 +200,7 @@ pub trait ProcessTransport: Transport {
     fn close_child_fd(&self, fd: i32);
 
     /// Writes `data` to the pipe of the child's descriptor `fd`, one set
-    /// to [`ChildFd::Write`], with the same buffering as `write` (which is
+    /// to [`ChildFd::Write`](crate::ChildFd::Write), with the same buffering as `write` (which is
     /// `write_to_child(0, ..)`).
     ///
     /// # Errors
@@ -409,6 +213,26 @@ pub trait ProcessTransport: Transport {
     ///
     /// `writeToChild`, which raises `KeyError` in that case.
     fn write_to_child(&self, fd: i32, data: &[u8]) -> Result<(), ChildFdError>;
+
+    /// Resizes the child's pseudo-terminal (the child gets SIGWINCH).
+    ///
+    /// # Errors
+    ///
+    /// `io::ErrorKind::Unsupported` if the child was not spawned with
+    /// [`ProcessOptions::use_pty`], `io::ErrorKind::NotConnected` once the
+    /// terminal closed, or the OS's error.
+    ///
+    /// # Twisted
+    ///
+    /// Not in `IProcessTransport`: Twisted's terminal servers call
+    /// `ioctl(TIOCSWINSZ)` on the transport's `fileno()`.
+    fn set_pty_size(&self, size: PtySize) -> io::Result<()> {
+        let _ = size;
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the process does not run on a pseudo-terminal",
+        ))
+    }
 
     /// Sends the signal named `signal` (`"TERM"`, `"KILL"`, `"INT"`,
     /// `"HUP"`, ... with or without `SIG`, or a number).

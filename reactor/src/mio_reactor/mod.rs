@@ -10,6 +10,7 @@ mod port;
 mod process;
 mod reactor;
 mod reap;
+mod spawn;
 mod stdio;
 mod stream;
 mod tcp;

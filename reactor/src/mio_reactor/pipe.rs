@@ -49,14 +49,34 @@ pub(super) fn register(
     }
 }
 
-/// Deregisters and closes `file`, putting it back in blocking mode first
-/// (standard I/O shares its mode with the terminal or shell it came from).
-pub(super) fn unregister(reactor: &Weak<ReactorState>, token: Option<Token>, file: File) {
+/// What becomes of a pipe end's blocking mode when it closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnClose {
+    /// Put back in blocking mode: standard I/O shares its mode with the
+    /// terminal or shell it came from (and with the process's own later
+    /// writes).
+    RestoreBlocking,
+    /// Left as it is: a child's pipe is ours alone, and a terminal's
+    /// master is shared by its reading and writing ends, one of which may
+    /// still be reading.
+    Leave,
+}
+
+/// Deregisters and closes `file`, first putting it back in blocking mode
+/// if `on_close` says so.
+pub(super) fn unregister(
+    reactor: &Weak<ReactorState>,
+    token: Option<Token>,
+    file: File,
+    on_close: OnClose,
+) {
     if let (Some(reactor), Some(token)) = (reactor.upgrade(), token) {
         let raw = file.as_raw_fd();
         reactor.deregister(token, &mut SourceFd(&raw));
     }
-    let _ = rustix::io::ioctl_fionbio(&file, false);
+    if on_close == OnClose::RestoreBlocking {
+        let _ = rustix::io::ioctl_fionbio(&file, false);
+    }
 }
 
 /// The reading end of a pipe.
@@ -70,6 +90,7 @@ pub(crate) struct PipeReader {
     paused: Cell<bool>,
     /// A read is queued for the next turn (fairness, or polling a file).
     continues: Cell<bool>,
+    on_close: OnClose,
 }
 
 impl PipeReader {
@@ -79,6 +100,7 @@ impl PipeReader {
         fd: i32,
         file: OwnedFd,
         owner: Rc<dyn PipeOwner>,
+        on_close: OnClose,
     ) -> io::Result<Rc<PipeReader>> {
         let file = File::from(file);
         let reader = Rc::new_cyclic(|me| PipeReader {
@@ -90,6 +112,7 @@ impl PipeReader {
             owner: RefCell::new(Some(owner)),
             paused: Cell::new(false),
             continues: Cell::new(false),
+            on_close,
         });
         let source = reader.clone();
         let token = register(reactor, &file, Interest::READABLE, move |_| source)?;
@@ -172,6 +195,11 @@ impl PipeReader {
         }
     }
 
+    /// Calls `f` with the open file; `None` once closed.
+    pub(crate) fn with_file<T>(&self, f: impl FnOnce(&File) -> T) -> Option<T> {
+        self.file.borrow().as_ref().map(f)
+    }
+
     /// Whether it is still open.
     pub(crate) fn is_open(&self) -> bool {
         self.file.borrow().is_some()
@@ -187,7 +215,7 @@ impl PipeReader {
     /// Closes it without telling the owner; returns the owner if it was open.
     pub(crate) fn close_quietly(&self) -> Option<Rc<dyn PipeOwner>> {
         let file = self.file.borrow_mut().take()?;
-        unregister(&self.reactor, self.token.get(), file);
+        unregister(&self.reactor, self.token.get(), file, self.on_close);
         self.owner.borrow_mut().take()
     }
 

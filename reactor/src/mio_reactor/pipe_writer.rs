@@ -10,7 +10,7 @@ use std::rc::{Rc, Weak};
 
 use mio::{Interest, Token};
 
-use super::pipe::{register, unregister, PipeOwner};
+use super::pipe::{register, unregister, OnClose, PipeOwner};
 use super::reactor::{IoSource, ReactorState};
 use crate::error::{ConnectionDone, ConnectionLost, ProducerError};
 use crate::interfaces::ProducerRef;
@@ -52,6 +52,7 @@ pub(crate) struct PipeWriter {
     core: RefCell<TransportCore>,
     /// A write is queued for the next turn (a polled file).
     continues: Cell<bool>,
+    on_close: OnClose,
 }
 
 impl PipeWriter {
@@ -61,6 +62,7 @@ impl PipeWriter {
         fd: i32,
         file: OwnedFd,
         owner: Rc<dyn PipeOwner>,
+        on_close: OnClose,
     ) -> io::Result<Rc<PipeWriter>> {
         let file = File::from(file);
         let writer = Rc::new_cyclic(|me| PipeWriter {
@@ -72,6 +74,7 @@ impl PipeWriter {
             owner: RefCell::new(Some(owner)),
             core: RefCell::new(TransportCore::new()),
             continues: Cell::new(false),
+            on_close,
         });
         let source = writer.clone();
         // Edge-triggered writability: an event each time the reader makes
@@ -252,7 +255,7 @@ impl PipeWriter {
             return;
         };
         if let Some(file) = self.file.borrow_mut().take() {
-            unregister(&self.reactor, self.token.get(), file);
+            unregister(&self.reactor, self.token.get(), file, self.on_close);
         }
         if let Some(producer) = closing.producer {
             producer.stop_producing();

@@ -5,26 +5,23 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::rc::Rc;
 
-use command_fds::{CommandFdExt, FdMapping};
-
-use super::pipe::{PipeOwner, PipeReader};
+use super::pipe::{OnClose, PipeOwner, PipeReader};
 use super::pipe_writer::{register_producer_on, unregister_producer_on, PipeWriter};
 use super::reactor::ReactorState;
 use super::reap::{hand_to_reaper, ExitWatch, ProcessTable};
+use super::spawn::{start, ParentEnd, Started};
 use crate::error::{
-    ChildFdError, PanicError, ProcessDone, ProcessTerminated, ProducerError, SignalError,
-    SpawnError,
+    ChildFdError, ConnectionDone, PanicError, ProcessDone, ProcessTerminated, ProducerError,
+    SignalError, SpawnError,
 };
 use crate::interfaces::{
-    parse_signal, ChildFd, Consumer, ProcessOptions, ProcessProtocol, ProcessProtocolRef,
-    ProcessTransport, ProcessTransportRef, Producer, ProducerRef, PushProducer, ReactorProcess,
-    Transport,
+    parse_signal, Consumer, ProcessOptions, ProcessProtocol, ProcessProtocolRef, ProcessTransport,
+    ProcessTransportRef, Producer, ProducerRef, PtySize, PushProducer, ReactorProcess, Transport,
 };
 use crate::{Address, Failure, Reactor};
 
@@ -47,6 +44,9 @@ pub(crate) struct Process {
     writers: RefCell<BTreeMap<i32, Rc<PipeWriter>>>,
     readers: RefCell<BTreeMap<i32, Rc<PipeReader>>>,
     exit: RefCell<Option<Failure>>,
+    /// The child runs on a pseudo-terminal: descriptors 0 and 1 are one
+    /// master, opened and closed together.
+    pty: bool,
     ended: Cell<bool>,
     disconnecting: Cell<bool>,
 }
@@ -70,112 +70,6 @@ impl ReactorProcess for Reactor {
     }
 }
 
-/// Our end of a pipe to the child, or nothing for us to hold.
-enum ParentEnd {
-    Writes(OwnedFd),
-    Reads(OwnedFd),
-    None,
-}
-
-/// What the child gets on descriptor `fd`, and what the parent keeps.
-fn plan_fd(fd: i32, what: ChildFd) -> Result<(Option<OwnedFd>, ParentEnd, bool), SpawnError> {
-    // (the child's descriptor, our end, whether the child inherits ours)
-    Ok(match what {
-        ChildFd::Write => {
-            let (child, parent) = pipe().map_err(pipe_error(fd))?;
-            (Some(child), ParentEnd::Writes(parent), false)
-        }
-        ChildFd::Read => {
-            let (parent, child) = pipe().map_err(pipe_error(fd))?;
-            (Some(child), ParentEnd::Reads(parent), false)
-        }
-        ChildFd::Inherit if (0..=2).contains(&fd) => (None, ParentEnd::None, true),
-        ChildFd::Inherit => {
-            return Err(SpawnError::UnsupportedChildFd {
-                fd,
-                reason: "only 0, 1 and 2 can be inherited by number; \
-                         pass the descriptor itself as ChildFd::Fd",
-            })
-        }
-        ChildFd::Fd(owned) => (Some(owned), ParentEnd::None, false),
-        ChildFd::Close => (None, ParentEnd::None, false),
-    })
-}
-
-/// A pipe, both ends close-on-exec: (read end, write end).
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
-}
-
-fn pipe_error(fd: i32) -> impl FnOnce(io::Error) -> SpawnError {
-    move |error| SpawnError::ChildFdPipe { fd, error }
-}
-
-/// Builds the command: program, arguments, environment, ids, and every
-/// child descriptor; returns our ends of the pipes.
-fn command_for(options: ProcessOptions) -> Result<(Command, Vec<(i32, ParentEnd)>), SpawnError> {
-    let mut command = Command::new(&options.program);
-    command.args(&options.args);
-    if options.env_clear {
-        command.env_clear();
-    }
-    command.envs(options.env.iter().map(|(k, v)| (k, v)));
-    if let Some(dir) = &options.current_dir {
-        command.current_dir(dir);
-    }
-    if let Some(uid) = options.uid {
-        command.uid(uid);
-    }
-    if let Some(gid) = options.gid {
-        command.gid(gid);
-    }
-    let mut ends = Vec::new();
-    let mut mappings = Vec::new();
-    let mut child_fds = options.child_fds;
-    for fd in [0, 1, 2] {
-        child_fds.entry(fd).or_insert(ChildFd::Close);
-    }
-    for (fd, what) in child_fds {
-        if fd < 0 {
-            return Err(SpawnError::UnsupportedChildFd {
-                fd,
-                reason: "a descriptor number cannot be negative",
-            });
-        }
-        let (child, parent, inherit) = plan_fd(fd, what)?;
-        ends.push((fd, parent));
-        if fd > 2 {
-            if let Some(parent_fd) = child {
-                mappings.push(FdMapping {
-                    parent_fd,
-                    child_fd: fd,
-                });
-            }
-            continue;
-        }
-        let stdio = match (child, inherit) {
-            (Some(child), _) => Stdio::from(child),
-            (None, true) => Stdio::inherit(),
-            (None, false) => Stdio::null(),
-        };
-        match fd {
-            0 => command.stdin(stdio),
-            1 => command.stdout(stdio),
-            _ => command.stderr(stdio),
-        };
-    }
-    if !mappings.is_empty() {
-        // The map's keys are distinct, so no two mappings share a child fd.
-        command
-            .fd_mappings(mappings)
-            .map_err(|_| SpawnError::UnsupportedChildFd {
-                fd: -1,
-                reason: "two mappings for one child descriptor",
-            })?;
-    }
-    Ok((command, ends))
-}
-
 impl Process {
     fn spawn(
         reactor: &Rc<ReactorState>,
@@ -183,12 +77,7 @@ impl Process {
         options: ProcessOptions,
     ) -> Result<Rc<Process>, SpawnError> {
         let program = options.program.clone();
-        let (mut command, ends) = command_for(options)?;
-        let spawned = command.spawn();
-        // The child's ends of the pipes live in the command: closing them
-        // here is what lets us see end-of-file when the child closes its.
-        drop(command);
-        let child = spawned.map_err(|e| SpawnError::from_io(program.clone(), e))?;
+        let Started { child, ends, pty } = start(options)?;
         let pid = child.id();
         let process = Rc::new(Process {
             protocol: RefCell::new(Some(protocol.clone())),
@@ -197,6 +86,7 @@ impl Process {
             writers: RefCell::new(BTreeMap::new()),
             readers: RefCell::new(BTreeMap::new()),
             exit: RefCell::new(None),
+            pty,
             ended: Cell::new(false),
             disconnecting: Cell::new(false),
         });
@@ -208,12 +98,12 @@ impl Process {
             let owner: Rc<dyn PipeOwner> = process.clone();
             match end {
                 ParentEnd::Writes(pipe) => {
-                    let writer = PipeWriter::start(reactor, fd, pipe, owner)
+                    let writer = PipeWriter::start(reactor, fd, pipe, owner, OnClose::Leave)
                         .map_err(|e| fail(&process, e))?;
                     process.writers.borrow_mut().insert(fd, writer);
                 }
                 ParentEnd::Reads(pipe) => {
-                    let reader = PipeReader::start(reactor, fd, pipe, owner)
+                    let reader = PipeReader::start(reactor, fd, pipe, owner, OnClose::Leave)
                         .map_err(|e| fail(&process, e))?;
                     process.readers.borrow_mut().insert(fd, reader);
                 }
@@ -322,8 +212,33 @@ impl PipeOwner for Process {
         let removed_writer = self.writers.borrow_mut().remove(&fd);
         let removed_reader = self.readers.borrow_mut().remove(&fd);
         drop((removed_writer, removed_reader));
+        if self.pty && (fd == 1 || self.disconnecting.get()) {
+            // One terminal: once it cannot be read (the child and all it
+            // started let go of it) it cannot be written either; once we
+            // close it, reading stops too (as Twisted's loseConnection).
+            // When only writing failed (the terminal hung up), reading goes
+            // on to the end of what the child wrote.
+            self.close_pty_now(fd);
+        }
         self.with_protocol("child_connection_lost", |p| p.child_connection_lost(fd));
         self.maybe_ended();
+    }
+}
+
+impl Process {
+    /// The terminal's other end (`fd` closed): closed at once, told to the
+    /// protocol like any pipe.
+    fn close_pty_now(&self, fd: i32) {
+        if fd == 1 {
+            if let Some(writer) = self.writer(0) {
+                writer.close(Failure::new(ConnectionDone));
+            }
+        } else {
+            let reader = self.readers.borrow().get(&1).cloned();
+            if let Some(owner) = reader.and_then(|r| r.close_quietly()) {
+                owner.pipe_closed(1, Failure::new(ConnectionDone));
+            }
+        }
     }
 }
 
@@ -367,6 +282,15 @@ impl PushProducer for Process {
 impl Transport for Process {
     fn lose_connection(&self) {
         self.disconnecting.set(true);
+        if self.pty {
+            // The terminal closes once what was written went out; its
+            // reading end goes with it.
+            match self.writer(0) {
+                Some(writer) => writer.lose_connection(),
+                None => self.close_pty_now(0),
+            }
+            return;
+        }
         for fd in [0, 1, 2] {
             self.close_child_fd(fd);
         }
@@ -376,6 +300,9 @@ impl Transport for Process {
         self.disconnecting.set(true);
         if let Some(stdin) = self.writer(0) {
             stdin.abort();
+        }
+        if self.pty {
+            return;
         }
         for fd in [1, 2] {
             self.close_child_fd(fd);
@@ -405,6 +332,10 @@ impl ProcessTransport for Process {
     }
 
     fn close_child_fd(&self, fd: i32) {
+        if self.pty {
+            // Half a terminal cannot be closed (Twisted's `PTYProcess`).
+            return;
+        }
         if let Some(writer) = self.writer(fd) {
             writer.lose_connection();
             return;
@@ -423,6 +354,26 @@ impl ProcessTransport for Process {
             }
             _ => Err(ChildFdError::NotWritable { fd }),
         }
+    }
+
+    fn set_pty_size(&self, size: PtySize) -> io::Result<()> {
+        if !self.pty {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the process does not run on a pseudo-terminal",
+            ));
+        }
+        let reader = self.readers.borrow().get(&1).cloned();
+        let winsize = rustix::termios::Winsize {
+            ws_row: size.rows,
+            ws_col: size.cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        reader
+            .and_then(|r| r.with_file(|file| rustix::termios::tcsetwinsize(file, winsize)))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the terminal is closed"))?
+            .map_err(io::Error::from)
     }
 
     fn signal_process(&self, signal: &str) -> Result<(), SignalError> {

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
-use super::pipe::{PipeOwner, PipeReader};
+use super::pipe::{OnClose, PipeOwner, PipeReader};
 use super::pipe_writer::{register_producer_on, unregister_producer_on, PipeWriter};
 use super::reactor::ReactorState;
 use crate::error::{ConnectionDone, PanicError, ProducerError};
@@ -132,17 +132,18 @@ impl StandardIO {
             disconnecting: Cell::new(false),
             closed: Cell::new(false),
         });
-        let writer = PipeWriter::start(shared, 1, stdout, inner.clone())?;
+        let writer = PipeWriter::start(shared, 1, stdout, inner.clone(), OnClose::RestoreBlocking)?;
         *inner.writer.borrow_mut() = Some(writer);
-        let reader = match PipeReader::start(shared, 0, stdin, inner.clone()) {
-            Ok(reader) => reader,
-            Err(e) => {
-                if let Some(writer) = inner.writer.borrow_mut().take() {
-                    writer.abort();
+        let reader =
+            match PipeReader::start(shared, 0, stdin, inner.clone(), OnClose::RestoreBlocking) {
+                Ok(reader) => reader,
+                Err(e) => {
+                    if let Some(writer) = inner.writer.borrow_mut().take() {
+                        writer.abort();
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
+            };
         *inner.reader.borrow_mut() = Some(reader);
         let transport: TransportRef = inner.clone();
         inner.with_protocol("connection_made", |p| p.make_connection(transport));
