@@ -8,9 +8,10 @@ use std::rc::Rc;
 
 use torsion_reactor::error::{NoProtocol, ProducerError};
 use torsion_reactor::{
-    Address, Consumer, Deferred, DynProtocolFactory, Failure, ProcessOptions, ProcessProtocol,
-    ProcessTransportRef, Producer, ProducerRef, ProtocolRef, PtySize, PushProducer, ReactorProcess,
-    StreamClientEndpoint, Transport, TransportRef,
+    borrow_protocol, deliver_connection_lost, Address, Consumer, Deferred, DynProtocolFactory,
+    Failure, ProcessOptions, ProcessProtocol, ProcessTransportRef, Producer, ProducerRef,
+    ProtocolRef, PtySize, PushProducer, ReactorProcess, StreamClientEndpoint, Transport,
+    TransportRef,
 };
 
 /// What becomes of what the child writes on stderr (Twisted's
@@ -196,11 +197,11 @@ struct Adapter {
 impl ProcessProtocol for Adapter {
     fn connection_made(&mut self, transport: ProcessTransportRef) {
         let transport: TransportRef = Rc::new(AsTransport(transport));
-        self.protocol.borrow_mut().make_connection(transport);
+        borrow_protocol(&self.protocol, "make_connection").make_connection(transport);
     }
 
     fn out_received(&mut self, data: &[u8]) {
-        self.protocol.borrow_mut().data_received(data);
+        borrow_protocol(&self.protocol, "data_received").data_received(data);
     }
 
     fn err_received(&mut self, data: &[u8]) {
@@ -214,7 +215,10 @@ impl ProcessProtocol for Adapter {
     }
 
     fn process_ended(&mut self, reason: Failure) {
-        self.protocol.borrow_mut().connection_lost(reason);
+        // Never lost, even to a protocol held borrowed across `.await`.
+        if let Err(payload) = deliver_connection_lost(&self.protocol, reason) {
+            std::panic::resume_unwind(payload);
+        }
     }
 }
 

@@ -20,6 +20,7 @@
 
 use std::cell::{Cell, RefCell, RefMut};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 
 use crate::error::PanicError;
 use crate::{Failure, Protocol, ProtocolRef};
@@ -27,9 +28,51 @@ use crate::{Failure, Protocol, ProtocolRef};
 /// The cause a panic or log line names when a protocol is found borrowed.
 pub(crate) const BORROWED: &str = "protocol borrowed elsewhere: held across .await?";
 
+/// A postponed call: tries again, true once it was made.
+type Attempt = Box<dyn FnMut() -> bool>;
+
 thread_local! {
-    static POSTPONED: RefCell<Vec<(ProtocolRef, Failure)>> = const { RefCell::new(Vec::new()) };
+    static POSTPONED: RefCell<Vec<Attempt>> = const { RefCell::new(Vec::new()) };
     static ANY_POSTPONED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn postpone(attempt: Attempt) {
+    POSTPONED.with(|p| p.borrow_mut().push(attempt));
+    ANY_POSTPONED.with(|any| any.set(true));
+}
+
+/// Calls `call` on `protocol` now, or, if it is borrowed, as soon as the
+/// borrow ends (in order with other postponed calls): for the calls that
+/// must not be lost (`connection_lost` and the like). A panic in a
+/// postponed call is logged; the payload of one in a call made now is
+/// returned.
+pub(crate) fn call_or_postpone<P: ?Sized + 'static>(
+    protocol: &Rc<RefCell<P>>,
+    method: &'static str,
+    call: impl FnOnce(&mut P) + 'static,
+) -> Result<(), Box<dyn std::any::Any + Send>> {
+    let Ok(mut borrowed) = protocol.try_borrow_mut() else {
+        log::error!("{BORROWED} {method} postponed until the borrow ends");
+        let protocol = protocol.clone();
+        let mut call = Some(call);
+        postpone(Box::new(move || {
+            let Ok(mut borrowed) = protocol.try_borrow_mut() else {
+                return false;
+            };
+            if let Some(call) = call.take() {
+                let outcome = catch_unwind(AssertUnwindSafe(|| call(&mut *borrowed)));
+                if let Err(payload) = outcome {
+                    log::error!(
+                        "protocol panicked in a postponed {method}: {}",
+                        PanicError::from_payload(payload.as_ref()).message
+                    );
+                }
+            }
+            true
+        }));
+        return Ok(());
+    };
+    catch_unwind(AssertUnwindSafe(|| call(&mut *borrowed)))
 }
 
 /// Borrows `protocol` to call `method`: what every transport and wrapper
@@ -66,41 +109,29 @@ pub fn deliver_connection_lost(
     protocol: &ProtocolRef,
     reason: Failure,
 ) -> Result<(), Box<dyn std::any::Any + Send>> {
-    let Ok(mut borrowed) = protocol.try_borrow_mut() else {
-        log::error!("{BORROWED} connection_lost ({reason}) postponed until the borrow ends");
-        POSTPONED.with(|p| p.borrow_mut().push((protocol.clone(), reason)));
-        ANY_POSTPONED.with(|any| any.set(true));
-        return Ok(());
-    };
-    catch_unwind(AssertUnwindSafe(|| borrowed.connection_lost(reason)))
+    call_or_postpone(protocol, "connection_lost", move |p| {
+        p.connection_lost(reason)
+    })
 }
 
-/// Delivers the postponed `connection_lost` calls whose protocol is free
-/// now; cheap when there are none.
+/// Makes the postponed calls whose protocol is free now, in order; cheap
+/// when there are none.
 pub(crate) fn deliver_postponed() {
     if !ANY_POSTPONED.with(Cell::get) {
         return;
     }
     let waiting = POSTPONED.with(|p| std::mem::take(&mut *p.borrow_mut()));
-    let mut still = Vec::new();
-    for (protocol, reason) in waiting {
-        let Ok(mut borrowed) = protocol.try_borrow_mut() else {
-            still.push((protocol, reason));
-            continue;
-        };
-        let outcome = catch_unwind(AssertUnwindSafe(|| borrowed.connection_lost(reason)));
-        drop(borrowed);
-        if let Err(payload) = outcome {
-            log::error!(
-                "protocol panicked in a postponed connection_lost: {}",
-                PanicError::from_payload(payload.as_ref()).message
-            );
+    let mut still: Vec<Attempt> = Vec::new();
+    for mut attempt in waiting {
+        if !attempt() {
+            still.push(attempt);
         }
     }
     POSTPONED.with(|p| {
         let mut postponed = p.borrow_mut();
-        // A connection_lost just delivered may have postponed another.
-        postponed.extend(still);
+        // A call just made may have postponed another: it comes after.
+        still.append(&mut postponed);
+        *postponed = still;
         ANY_POSTPONED.with(|any| any.set(!postponed.is_empty()));
     });
 }

@@ -1,6 +1,7 @@
 //! [`Process`]: a child process on the mio reactor (Twisted's
 //! `twisted.internet.process.Process`), and `Reactor`'s `spawn_process`.
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +16,7 @@ use super::pipe_writer::{register_producer_on, unregister_producer_on, PipeWrite
 use super::reactor::ReactorState;
 use super::reap::{hand_to_reaper, ExitWatch, ProcessTable};
 use super::spawn::{start, ParentEnd, Started};
+use crate::borrowed::{call_or_postpone, BORROWED};
 use crate::error::{
     ChildFdError, ConnectionDone, PanicError, ProcessDone, ProcessTerminated, ProducerError,
     SignalError, SpawnError,
@@ -130,14 +132,32 @@ impl Process {
         self.writers.borrow().get(&fd).cloned()
     }
 
+    /// Calls the protocol for data (or its start): if user code holds it
+    /// borrowed, the call panics naming the cause, and like any panic in
+    /// the protocol that closes the pipes (no data is skipped unseen).
     fn with_protocol(&self, method: &str, call: impl FnOnce(&mut dyn ProcessProtocol)) {
         let Some(protocol) = self.protocol.borrow().clone() else {
             return;
         };
         let outcome = catch_unwind(AssertUnwindSafe(|| match protocol.try_borrow_mut() {
             Ok(mut protocol) => call(&mut *protocol),
-            Err(_) => log::error!("process protocol busy in {method}: re-entrant call skipped"),
+            Err(_) => panic!("{BORROWED} cannot call {method}"),
         }));
+        self.contain(method, outcome);
+    }
+
+    /// Tells the protocol of an end (a pipe's, the exit): never lost, even
+    /// to a protocol held borrowed across `.await` (then it comes once the
+    /// borrow ends).
+    fn notify(&self, method: &'static str, call: impl FnOnce(&mut dyn ProcessProtocol) + 'static) {
+        let Some(protocol) = self.protocol.borrow().clone() else {
+            return;
+        };
+        let outcome = call_or_postpone(&protocol, method, call);
+        self.contain(method, outcome);
+    }
+
+    fn contain(&self, method: &str, outcome: Result<(), Box<dyn Any + Send>>) {
         if let Err(payload) = outcome {
             log::error!(
                 "process protocol panicked in {method} (pid {:?}): {}; closing its pipes",
@@ -168,7 +188,7 @@ impl Process {
         self.pid.set(None);
         let reason = exit_reason(status);
         *self.exit.borrow_mut() = Some(reason.clone());
-        self.with_protocol("process_exited", |p| p.process_exited(reason));
+        self.notify("process_exited", |p| p.process_exited(reason));
         self.maybe_ended();
         true
     }
@@ -192,7 +212,7 @@ impl Process {
             return;
         };
         self.ended.set(true);
-        self.with_protocol("process_ended", |p| p.process_ended(reason));
+        self.notify("process_ended", |p| p.process_ended(reason));
         self.protocol.borrow_mut().take();
     }
 }
@@ -220,7 +240,9 @@ impl PipeOwner for Process {
             // on to the end of what the child wrote.
             self.close_pty_now(fd);
         }
-        self.with_protocol("child_connection_lost", |p| p.child_connection_lost(fd));
+        self.notify("child_connection_lost", move |p| {
+            p.child_connection_lost(fd)
+        });
         self.maybe_ended();
     }
 }

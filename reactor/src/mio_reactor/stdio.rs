@@ -1,6 +1,7 @@
 //! [`StandardIO`]: the process's own stdin and stdout as a transport
 //! (Twisted's `twisted.internet.stdio.StandardIO`).
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
@@ -16,7 +17,7 @@ use crate::interfaces::{
     Consumer, Producer, ProducerRef, Protocol, ProtocolRef, PushProducer, TcpTransport, Transport,
     TransportRef,
 };
-use crate::{Address, Failure, Reactor};
+use crate::{borrow_protocol, deliver_connection_lost, Address, Failure, Reactor};
 
 /// Standard input and output as a [`Transport`] for any [`Protocol`], on
 /// the reactor (Twisted's `StandardIO`): what arrives on stdin goes to
@@ -172,14 +173,20 @@ impl fmt::Debug for StandardIO {
 }
 
 impl Stdio {
+    /// Calls the protocol: if user code holds it borrowed, the call
+    /// panics naming the cause (as on a TCP connection), which like any
+    /// panic in the protocol aborts standard I/O; no data is skipped unseen.
     fn with_protocol(&self, method: &str, call: impl FnOnce(&mut dyn Protocol)) {
         let Some(protocol) = self.protocol.borrow().clone() else {
             return;
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| match protocol.try_borrow_mut() {
-            Ok(mut protocol) => call(&mut *protocol),
-            Err(_) => log::error!("stdio protocol busy in {method}: re-entrant call skipped"),
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            call(&mut *borrow_protocol(&protocol, method))
         }));
+        self.contain(method, outcome);
+    }
+
+    fn contain(&self, method: &str, outcome: Result<(), Box<dyn Any + Send>>) {
         if let Err(payload) = outcome {
             log::error!(
                 "stdio protocol panicked in {method}: {}; closing standard I/O",
@@ -204,8 +211,14 @@ impl Stdio {
         if self.closed.replace(true) {
             return;
         }
-        self.with_protocol("connection_lost", |p| p.connection_lost(reason));
-        self.protocol.borrow_mut().take();
+        // Never lost, even to a protocol held borrowed across `.await`.
+        let protocol = self.protocol.borrow_mut().take();
+        if let Some(protocol) = protocol {
+            self.contain(
+                "connection_lost",
+                deliver_connection_lost(&protocol, reason),
+            );
+        }
     }
 
     fn soon(&self, work: impl FnOnce(Rc<Stdio>) + 'static) {
