@@ -2,9 +2,14 @@
 //! with `out:` or `err:` in front, then how it ended. Ctrl-C is forwarded
 //! to the command as SIGINT (the reactor waits for it to end).
 //!
-//! Run:  `cargo run --example process_tail -- CMD ARGS...`
+//! With `--pty` the command runs on a pseudo-terminal (Twisted's
+//! `usePTY`): it sees a terminal, so it line-buffers and colours as it
+//! would in one, and its stdout and stderr both come out as `out:`.
+//!
+//! Run:  `cargo run --example process_tail -- [--pty] CMD ARGS...`
 //!       e.g. `cargo run --example process_tail -- sh -c 'echo hi; echo oops >&2; exit 3'`
-//! Poke: `cargo run --example process_tail -- ping -c 100 127.0.0.1`, then Ctrl-C.
+//! Poke: `cargo run --example process_tail -- ping -c 100 127.0.0.1`, then Ctrl-C;
+//!       `cargo run --example process_tail -- --pty sh -c 'tty; test -t 1 && echo on a terminal'`
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -14,7 +19,7 @@ use std::rc::Rc;
 use torsion::error::{ProcessTerminated, SignalError};
 use torsion::{
     events, Deferred, Failure, Phase, ProcessOptions, ProcessProtocol, ProcessTransportRef,
-    Reactor, ReactorCore, ReactorProcess,
+    PtySize, Reactor, ReactorCore, ReactorProcess,
 };
 use torsion_examples::init_logging;
 
@@ -45,7 +50,9 @@ impl ProcessProtocol for Tail {
         partial.extend_from_slice(data);
         while let Some(end) = partial.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = partial.drain(..=end).collect();
-            Tail::print(fd, &line[..line.len() - 1]);
+            let line = &line[..line.len() - 1];
+            // A terminal ends its lines with CR LF.
+            Tail::print(fd, line.strip_suffix(b"\r").unwrap_or(line));
         }
     }
 
@@ -86,9 +93,10 @@ impl ProcessProtocol for Tail {
 
 fn main() -> ExitCode {
     init_logging();
-    let mut args = std::env::args_os().skip(1);
+    let mut args = std::env::args_os().skip(1).peekable();
+    let pty = args.next_if(|arg| arg == "--pty").is_some();
     let Some(program) = args.next() else {
-        eprintln!("usage: process_tail CMD ARGS...");
+        eprintln!("usage: process_tail [--pty] CMD ARGS...");
         return ExitCode::from(2);
     };
     let reactor = match Reactor::new() {
@@ -106,7 +114,10 @@ fn main() -> ExitCode {
         status: status.clone(),
         ended: ended.clone(),
     }));
-    let options = ProcessOptions::new(program).args(args);
+    let mut options = ProcessOptions::new(program).args(args);
+    if pty {
+        options = options.use_pty(PtySize::default());
+    }
     let process: ProcessTransportRef = match reactor.spawn_process(tail, options) {
         Ok(process) => process,
         Err(e) => {

@@ -112,6 +112,10 @@
 //! | `StringTransport` | [`torsion_testing::StringTransport`](../torsion_testing/struct.StringTransport.html) |
 //! | `twisted.test.iosim` | [`torsion_testing`'s in-memory pump](../torsion_testing/index.html) |
 //! | `twisted.internet.ssl`, `protocols.tls` | `torsion::tls`, behind the `tls` feature (see [Features](#features)) |
+//! | `reactor.spawnProcess(pp, exe, args, env, path, uid, gid, usePTY, childFDs)` | [`ReactorProcess::spawn_process`] with [`ProcessOptions`] ([`ChildFd`], [`PtySize`]) |
+//! | `protocol.ProcessProtocol`, `transport.writeToChild` | [`ProcessProtocol`], [`ProcessTransport::write_to_child`] |
+//! | `stdio.StandardIO(protocol)` | [`StandardIO`] |
+//! | `endpoints.ProcessEndpoint`, `StandardIOEndpoint`, `"stdio:"` | [`endpoints::ProcessEndpoint`], [`endpoints::StandardIOEndpoint`], the same string |
 //!
 //! # From tokio
 //!
@@ -131,6 +135,8 @@
 //! | `tokio::signal::ctrl_c` | built in: the [`Reactor`] stops gracefully on SIGINT and SIGTERM |
 //! | `spawn_blocking` / a `Handle` from another thread | [`ReactorFromThreads::thread_handle`] |
 //! | `tokio_util::codec::LinesCodec` | [`protocols::LineReceiver`] |
+//! | `tokio::process::Command` | [`ReactorProcess::spawn_process`] with [`ProcessOptions`] (the exit arrives as [`ProcessProtocol::process_ended`]) |
+//! | `tokio::io::stdin()` / `stdout()` | [`StandardIO`] (a pipe, a terminal or a file) |
 //! | `tokio::time::pause`, `advance` | [`torsion_testing::Clock`](../torsion_testing/struct.Clock.html) |
 //! | `tokio_test::io::Builder` | [`torsion_testing::StringTransport`](../torsion_testing/struct.StringTransport.html) |
 //!
