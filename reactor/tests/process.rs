@@ -319,6 +319,58 @@ fn closing_pipes_stdout() {
     );
 }
 
+/// Twisted's `ClosingPipesTests.doit`: a child that waits for a line,
+/// then writes to `fd` every 10 ms and would exit 42 if the writes kept
+/// working; we close our end of `fd` first. Returns what it wrote on
+/// stdout and stderr, and how it ended.
+fn closing_pipes(fd: i32) -> (Vec<u8>, Vec<u8>, Exit) {
+    let source = format!(
+        "input()\n\
+         import sys, os, time\n\
+         for i in range(1000):\n    os.write({fd}, b'foo\\n')\n    time.sleep(0.01)\n\
+         sys.exit(42)\n"
+    );
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let transport = reactor
+        .spawn_process(
+            recorder.clone(),
+            ProcessOptions::new("python3").args(["-u", "-c", &source]),
+        )
+        .expect("spawned");
+    transport.close_child_fd(fd);
+    transport.write(b"go\n");
+    transport.close_stdin();
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+    let r = recorder.borrow();
+    (r.output(1), r.output(2), r.ended().expect("ended"))
+}
+
+/// `close_stdout` really closes the pipe: the child's next write fails
+/// with a broken pipe before it gets to its own exit code (Twisted's
+/// `ClosingPipesTests.test_stdout`).
+#[test]
+fn closing_pipes_tests_stdout() {
+    let (output, errput, exit) = closing_pipes(1);
+    assert_ne!(exit, Exit::Code(42), "the writes went on");
+    assert!(matches!(exit, Exit::Code(_)), "{exit:?}");
+    assert!(output.is_empty());
+    let errput = String::from_utf8_lossy(&errput);
+    assert!(errput.contains("BrokenPipeError"), "{errput}");
+    assert!(errput.contains("Broken pipe"), "{errput}");
+}
+
+/// `close_stderr` really closes the pipe; with no stderr left, the child
+/// has nowhere to report the failure (Twisted's
+/// `ClosingPipesTests.test_stderr`).
+#[test]
+fn closing_pipes_tests_stderr() {
+    let (output, errput, exit) = closing_pipes(2);
+    assert_ne!(exit, Exit::Code(42), "the writes went on");
+    assert!(output.is_empty());
+    assert!(errput.is_empty());
+}
+
 // ---- ProcessTestsBuilder ----------------------------------------------------
 
 /// `write` and `write_sequence` reach the child's stdin in order.

@@ -128,7 +128,7 @@ fn signals() {
     }
 }
 
-// ---- TwoProcessesPosixTests ------------------------------------------------------
+// ---- TwoProcessesPosixTests (on terminals and on pipes) ------------------------------------------------------
 
 /// Twisted's `process_reader.py`: says it is ready, reads to end-of-file.
 const READER: &str = "import sys\nprint('ready', flush=True)\nsys.stdin.read()";
@@ -147,11 +147,36 @@ fn kill_pty() {
     terminate_two(|transport| transport.signal_process("TERM").expect("signalled"));
 }
 
+/// Two children on pipes, ended by closing their stdin (Twisted's
+/// `TestTwoProcessesBase.test_close`).
+#[test]
+fn close() {
+    terminate_two_on(false, |transport| transport.lose_connection());
+}
+
+/// Two children on pipes, ended with SIGTERM (Twisted's
+/// `TwoProcessesPosixTests.test_kill`).
+#[test]
+fn kill() {
+    terminate_two_on(false, |transport| {
+        transport.signal_process("TERM").expect("signalled")
+    });
+}
+
 fn terminate_two(terminate: impl Fn(&ProcessTransportRef)) {
+    terminate_two_on(true, terminate);
+}
+
+fn terminate_two_on(pty: bool, terminate: impl Fn(&ProcessTransportRef)) {
     let reactor = reactor();
-    let children: Vec<_> = (0..2)
-        .map(|_| spawn(&reactor, on_pty(python(READER))))
-        .collect();
+    let options = || {
+        if pty {
+            on_pty(python(READER))
+        } else {
+            python(READER)
+        }
+    };
+    let children: Vec<_> = (0..2).map(|_| spawn(&reactor, options())).collect();
     for (recorder, _) in &children {
         wait_for_output(&reactor, recorder, b"ready");
     }
