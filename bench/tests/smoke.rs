@@ -85,3 +85,23 @@ fn the_tls_stream_scenario_runs_both_tls_servers() {
         );
     }
 }
+
+/// The process-pipe binary runs each of its three kinds through `cat`
+/// (every byte checked back) and prints its table.
+#[test]
+fn process_pipe_runs_its_three_kinds() {
+    let output = Command::new(env!("CARGO_BIN_EXE_process-pipe"))
+        .args(["--mib", "4", "--rounds", "1"])
+        .output()
+        .expect("the process-pipe binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}\n{stdout}");
+    for kind in ["torsion", "mio", "tokio"] {
+        assert!(
+            stdout.lines().any(|l| l.starts_with(kind)),
+            "no {kind} row:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("x "), "no ratios:\n{stdout}");
+}
