@@ -304,6 +304,11 @@ fn closing_pipes_stdout() {
         )
         .expect("spawned");
     transport.close_stdout();
+    // Our close takes effect on the next turn: the child is let go only
+    // after it did, or its write could still land in the pipe.
+    run_until(&reactor, || {
+        recorder.borrow().events.contains(&Event::Lost(1))
+    });
     transport.write(b"go\n");
     run_until(&reactor, || recorder.borrow().ended().is_some());
     let r = recorder.borrow();
@@ -339,6 +344,10 @@ fn closing_pipes(fd: i32) -> (Vec<u8>, Vec<u8>, Exit) {
         )
         .expect("spawned");
     transport.close_child_fd(fd);
+    // Give the close time to take effect (as Twisted's test does).
+    run_until(&reactor, || {
+        recorder.borrow().events.contains(&Event::Lost(fd))
+    });
     transport.write(b"go\n");
     transport.close_stdin();
     run_until(&reactor, || recorder.borrow().ended().is_some());

@@ -7,7 +7,7 @@
 //! `command-fds` and `pty-process` crates', so none of ours is `unsafe`.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -133,6 +133,17 @@ fn plan_fd(fd: i32, what: ChildFd) -> Result<(Option<OwnedFd>, ParentEnd, bool),
     })
 }
 
+/// `fd`, or a copy of it numbered 3 or more: in a process started with a
+/// standard descriptor closed, a pipe may land on 0, 1 or 2, which the
+/// child's own standard I/O is set up over before the other descriptors
+/// are placed.
+fn above_standard(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
+    }
+    Ok(rustix::io::fcntl_dupfd_cloexec(&fd, 3)?)
+}
+
 /// A pipe, both ends close-on-exec: (read end, write end).
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
@@ -174,6 +185,10 @@ fn command_for(options: ProcessOptions) -> Result<(Command, Vec<(i32, ParentEnd)
             });
         }
         let (child, parent, inherit) = plan_fd(fd, what)?;
+        let child = child
+            .map(above_standard)
+            .transpose()
+            .map_err(pipe_error(fd))?;
         ends.push((fd, parent));
         if fd > 2 {
             if let Some(parent_fd) = child {
