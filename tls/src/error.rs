@@ -165,6 +165,14 @@ pub enum TlsConfigError {
     /// rustls refused the configuration (e.g. the key does not match the
     /// certificate).
     Rustls(RustlsError),
+    /// The minimum TLS version asked for is above the maximum: no version
+    /// is left to offer.
+    NoVersions {
+        /// The minimum asked for.
+        minimum: crate::TlsVersion,
+        /// The maximum asked for.
+        maximum: crate::TlsVersion,
+    },
     /// A description-string option that rustls cannot honour.
     UnsupportedOption {
         /// The option's name, as written.
@@ -190,6 +198,10 @@ impl fmt::Display for TlsConfigError {
                 write!(f, "{name:?} is not a valid host name or IP address")
             }
             TlsConfigError::Rustls(e) => write!(f, "invalid TLS configuration: {e}"),
+            TlsConfigError::NoVersions { minimum, maximum } => write!(
+                f,
+                "no TLS version left: the minimum ({minimum}) is above the maximum ({maximum})"
+            ),
             TlsConfigError::UnsupportedOption { option, why } => {
                 write!(f, "TLS option {option:?} is not supported: {why}")
             }

@@ -93,7 +93,7 @@ pub use error::{TlsConfigError, TlsError, TlsErrorKind};
 pub use factory::{start_tls, TlsFactory};
 pub use options::{
     crypto_provider, load_certificates, load_private_key, ClientTlsOptions, ServerTlsOptions,
-    TlsContext,
+    TlsContext, TlsVersion,
 };
 pub use protocol::TlsProtocol;
 pub use rustls;

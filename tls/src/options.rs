@@ -2,6 +2,7 @@
 //! [`ServerTlsOptions`], PEM loading, and the [`TlsContext`] a connection
 //! starts from (Twisted's `optionsForClientTLS`, `CertificateOptions`).
 
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -146,6 +147,57 @@ impl TlsContext {
     }
 }
 
+/// A TLS protocol version, for bounding what a configuration offers or
+/// accepts (rustls speaks TLS 1.2 and 1.3; both are on by default).
+///
+/// # Twisted
+///
+/// `twisted.internet.ssl.TLSVersion`; [`ClientTlsOptions::minimum_version`]
+/// is `raiseMinimumTo` and [`ClientTlsOptions::maximum_version`] is
+/// `lowerMaximumSecurityTo`. Versions below 1.2 are not offered at all
+/// (Twisted's `insecurelyLowerMinimumTo` has no counterpart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum TlsVersion {
+    /// TLS 1.2.
+    Tls1_2,
+    /// TLS 1.3.
+    Tls1_3,
+}
+
+impl TlsVersion {
+    fn rustls(self) -> &'static rustls::SupportedProtocolVersion {
+        match self {
+            TlsVersion::Tls1_2 => &rustls::version::TLS12,
+            TlsVersion::Tls1_3 => &rustls::version::TLS13,
+        }
+    }
+}
+
+impl fmt::Display for TlsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsVersion::Tls1_2 => "TLS 1.2",
+            TlsVersion::Tls1_3 => "TLS 1.3",
+        })
+    }
+}
+
+/// The versions from `minimum` to `maximum`, for a config builder.
+fn versions(
+    minimum: TlsVersion,
+    maximum: TlsVersion,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, TlsConfigError> {
+    if minimum > maximum {
+        return Err(TlsConfigError::NoVersions { minimum, maximum });
+    }
+    Ok([TlsVersion::Tls1_3, TlsVersion::Tls1_2]
+        .into_iter()
+        .filter(|v| (minimum..=maximum).contains(v))
+        .map(TlsVersion::rustls)
+        .collect())
+}
+
 /// A client configuration: whom to trust, which certificate to present,
 /// which application protocols to offer (Twisted's `optionsForClientTLS`).
 ///
@@ -168,6 +220,8 @@ pub struct ClientTlsOptions {
     client_certificate: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
     alpn: Vec<Vec<u8>>,
     verify_host_name: bool,
+    minimum: TlsVersion,
+    maximum: TlsVersion,
 }
 
 impl Default for ClientTlsOptions {
@@ -191,6 +245,8 @@ impl ClientTlsOptions {
             client_certificate: None,
             alpn: Vec::new(),
             verify_host_name: true,
+            minimum: TlsVersion::Tls1_2,
+            maximum: TlsVersion::Tls1_3,
         }
     }
 
@@ -236,6 +292,20 @@ impl ClientTlsOptions {
         self
     }
 
+    /// Offers no version below `version` (Twisted's `raiseMinimumTo`).
+    pub fn minimum_version(mut self, version: TlsVersion) -> Self {
+        self.minimum = version;
+        self
+    }
+
+    /// Offers no version above `version` (Twisted's
+    /// `lowerMaximumSecurityTo`), e.g. TLS 1.2 only for a peer that
+    /// mishandles 1.3.
+    pub fn maximum_version(mut self, version: TlsVersion) -> Self {
+        self.maximum = version;
+        self
+    }
+
     /// Accepts a certificate valid for **any** host name, as long as it
     /// chains to a trusted root: anyone holding any certificate from those
     /// roots can then impersonate the server. Logged at warning level when
@@ -250,15 +320,18 @@ impl ClientTlsOptions {
     /// # Errors
     ///
     /// [`TlsConfigError::Rustls`] if rustls refuses it (an empty root store,
-    /// a client key that does not match its certificate).
+    /// a client key that does not match its certificate);
+    /// [`TlsConfigError::NoVersions`] if the minimum version is above the
+    /// maximum.
     pub fn build(self) -> Result<Arc<ClientConfig>, TlsConfigError> {
+        let versions = versions(self.minimum, self.maximum)?;
         let provider = crypto_provider();
         let verifier =
             WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots), provider.clone())
                 .build()
                 .map_err(|e| TlsConfigError::Rustls(rustls::Error::General(e.to_string())))?;
         let builder =
-            ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
+            ClientConfig::builder_with_provider(provider).with_protocol_versions(&versions)?;
         let builder = if self.verify_host_name {
             builder.with_webpki_verifier(verifier)
         } else {
@@ -312,6 +385,8 @@ pub struct ServerTlsOptions {
     key: PrivateKeyDer<'static>,
     client_roots: Option<RootCertStore>,
     alpn: Vec<Vec<u8>>,
+    minimum: TlsVersion,
+    maximum: TlsVersion,
 }
 
 impl ServerTlsOptions {
@@ -322,6 +397,8 @@ impl ServerTlsOptions {
             key,
             client_roots: None,
             alpn: Vec::new(),
+            minimum: TlsVersion::Tls1_2,
+            maximum: TlsVersion::Tls1_3,
         }
     }
 
@@ -358,16 +435,32 @@ impl ServerTlsOptions {
         self
     }
 
+    /// Accepts no version below `version` (Twisted's `raiseMinimumTo`),
+    /// e.g. TLS 1.3 only.
+    pub fn minimum_version(mut self, version: TlsVersion) -> Self {
+        self.minimum = version;
+        self
+    }
+
+    /// Accepts no version above `version` (Twisted's
+    /// `lowerMaximumSecurityTo`).
+    pub fn maximum_version(mut self, version: TlsVersion) -> Self {
+        self.maximum = version;
+        self
+    }
+
     /// The rustls configuration.
     ///
     /// # Errors
     ///
     /// [`TlsConfigError::Rustls`] if the key does not fit the certificate or
-    /// cannot be used.
+    /// cannot be used; [`TlsConfigError::NoVersions`] if the minimum version
+    /// is above the maximum.
     pub fn build(self) -> Result<Arc<ServerConfig>, TlsConfigError> {
+        let versions = versions(self.minimum, self.maximum)?;
         let provider = crypto_provider();
         let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?;
+            .with_protocol_versions(&versions)?;
         let builder = match self.client_roots {
             Some(roots) => {
                 let verifier =
