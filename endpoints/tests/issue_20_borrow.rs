@@ -15,61 +15,15 @@ use std::time::{Duration, Instant};
 
 use torsion_endpoints::Tcp4ClientEndpoint;
 use torsion_reactor::{
-    Deferred, Factory, Failure, LocalExecutor, Protocol, ProtocolRef, ProtocolWrapper, Reactor,
-    ReactorTcp, StreamClientEndpointExt, TransportRef, WrapperHooks,
+    Factory, Failure, LocalExecutor, Protocol, ProtocolRef, ProtocolWrapper, Reactor, ReactorTcp,
+    StreamClientEndpointExt, TransportRef, WrapperHooks,
 };
-use torsion_testing::{Clock, LogCapture, StringTransport};
+use torsion_testing::{Asker, Clock, LogCapture, StringTransport};
 
 /// Where a test's task leaves its answer.
 type Outcome = Rc<RefCell<Option<Result<Vec<u8>, Failure>>>>;
 
 const CAUSE: &str = "protocol borrowed elsewhere: held across .await?";
-
-/// Asks a question, answers with the next data; a lost connection fails
-/// the question.
-struct Asker {
-    transport: Option<TransportRef>,
-    pending: Option<Deferred<Vec<u8>>>,
-    lost: Rc<Cell<u32>>,
-}
-
-impl Asker {
-    fn new(lost: Rc<Cell<u32>>) -> Asker {
-        Asker {
-            transport: None,
-            pending: None,
-            lost,
-        }
-    }
-
-    fn ask(&mut self, question: &[u8]) -> Deferred<Vec<u8>> {
-        if let Some(transport) = &self.transport {
-            transport.write(question);
-        }
-        let answer = Deferred::new();
-        self.pending = Some(answer.clone());
-        answer
-    }
-}
-
-impl Protocol for Asker {
-    fn connection_made(&mut self, transport: TransportRef) {
-        self.transport = Some(transport);
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(answer) = self.pending.take() {
-            let _ = answer.try_callback(data.to_vec());
-        }
-    }
-
-    fn connection_lost(&mut self, reason: Failure) {
-        self.lost.set(self.lost.get() + 1);
-        if let Some(answer) = self.pending.take() {
-            let _ = answer.try_errback(reason);
-        }
-    }
-}
 
 struct NoHooks;
 impl WrapperHooks for NoHooks {}
@@ -90,7 +44,7 @@ fn borrow_held_across_await_on_the_fakes() {
     let clock = Clock::new();
     let executor = LocalExecutor::new();
     let lost = Rc::new(Cell::new(0));
-    let asker = Rc::new(RefCell::new(Asker::new(lost.clone())));
+    let asker = Rc::new(RefCell::new(Asker::with_lost_counter(lost.clone())));
     let inner: ProtocolRef = asker.clone();
     let mut wrapper = ProtocolWrapper::new(inner, NoHooks);
     wrapper.make_connection(Rc::new(StringTransport::new()));
@@ -148,8 +102,9 @@ fn borrow_held_across_await_on_the_reactor() {
         .unwrap();
     let lost = Rc::new(Cell::new(0));
     let made = lost.clone();
-    let connected = Tcp4ClientEndpoint::new(reactor.clone(), "127.0.0.1", port)
-        .connect(Factory::for_protocol(move || Asker::new(made.clone())));
+    let connected = Tcp4ClientEndpoint::new(reactor.clone(), "127.0.0.1", port).connect(
+        Factory::for_protocol(move || Asker::with_lost_counter(made.clone())),
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !connected.has_result() {
         assert!(Instant::now() < deadline, "no connection");
@@ -208,7 +163,7 @@ struct Remembering(Rc<Cell<u32>>, RefCell<Vec<Rc<RefCell<Asker>>>>);
 impl torsion_reactor::ProtocolFactory for Remembering {
     type Protocol = Asker;
     fn build_protocol(&self, _: &torsion_reactor::Address) -> Option<Asker> {
-        Some(Asker::new(self.0.clone()))
+        Some(Asker::with_lost_counter(self.0.clone()))
     }
     fn protocol_built(&self, protocol: &Rc<RefCell<Asker>>) {
         self.1.borrow_mut().push(protocol.clone());

@@ -1,6 +1,9 @@
-//! Ready-made protocols for tests (Twisted's `AccumulatingProtocol`).
+//! Ready-made protocols for tests (Twisted's `AccumulatingProtocol`, and
+//! an [`Asker`] that awaits answers).
 
+use std::cell::Cell;
 use std::fmt;
+use std::rc::Rc;
 
 use torsion_reactor::{Deferred, Failure, Protocol, TransportRef};
 
@@ -80,6 +83,102 @@ impl fmt::Debug for AccumulatingProtocol {
             .field("closed", &self.closed)
             .field("data", &String::from_utf8_lossy(&self.data))
             .field("closed_reason", &self.closed_reason)
+            .finish()
+    }
+}
+
+/// A client that asks and awaits the answer: [`ask`](Asker::ask) writes a
+/// question and returns a Deferred fired with the next data received, or
+/// failed with the reason the connection was lost. It counts its
+/// `connection_lost` calls in a shared counter a test can read while the
+/// protocol itself is borrowed (say, by a task awaiting an answer).
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use torsion_reactor::{error::ConnectionDone, Failure, Protocol};
+/// use torsion_testing::{success_result_of, failure_result_of, Asker, StringTransport};
+///
+/// let transport = Rc::new(StringTransport::new());
+/// let mut asker = Asker::new();
+/// asker.make_connection(transport.clone());
+/// let answer = asker.ask(b"ping");
+/// assert_eq!(transport.value(), b"ping");
+/// asker.data_received(b"pong");
+/// assert_eq!(success_result_of(&answer), b"pong");
+///
+/// let lost = asker.lost_counter();
+/// let unanswered = asker.ask(b"again?");
+/// asker.connection_lost(Failure::new(ConnectionDone));
+/// assert!(failure_result_of(&unanswered).check::<ConnectionDone>());
+/// assert_eq!(lost.get(), 1);
+/// ```
+#[derive(Default)]
+pub struct Asker {
+    transport: Option<TransportRef>,
+    pending: Option<Deferred<Vec<u8>>>,
+    lost: Rc<Cell<u32>>,
+}
+
+impl Asker {
+    /// Not connected, nothing asked.
+    pub fn new() -> Asker {
+        Asker::default()
+    }
+
+    /// Counting its `connection_lost` calls into `lost` (shared by every
+    /// protocol a factory builds, say).
+    pub fn with_lost_counter(lost: Rc<Cell<u32>>) -> Asker {
+        Asker {
+            lost,
+            ..Asker::default()
+        }
+    }
+
+    /// Writes `question` (if connected) and returns the Deferred of its
+    /// answer: the next data received.
+    pub fn ask(&mut self, question: &[u8]) -> Deferred<Vec<u8>> {
+        if let Some(transport) = &self.transport {
+            transport.write(question);
+        }
+        let answer = Deferred::new();
+        self.pending = Some(answer.clone());
+        answer
+    }
+
+    /// The counter of `connection_lost` calls, shared: read it without
+    /// borrowing the protocol.
+    pub fn lost_counter(&self) -> Rc<Cell<u32>> {
+        self.lost.clone()
+    }
+}
+
+impl Protocol for Asker {
+    fn connection_made(&mut self, transport: TransportRef) {
+        self.transport = Some(transport);
+    }
+
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(answer) = self.pending.take() {
+            let _ = answer.try_callback(data.to_vec());
+        }
+    }
+
+    fn connection_lost(&mut self, reason: Failure) {
+        self.lost.set(self.lost.get() + 1);
+        if let Some(answer) = self.pending.take() {
+            let _ = answer.try_errback(reason);
+        }
+    }
+}
+
+impl fmt::Debug for Asker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Asker")
+            .field("connected", &self.transport.is_some())
+            .field("waiting", &self.pending.is_some())
+            .field("lost", &self.lost.get())
             .finish()
     }
 }

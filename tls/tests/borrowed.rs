@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 
 use torsion_endpoints::{Tcp4ClientEndpoint, Tcp4ServerEndpoint};
 use torsion_reactor::{
-    Deferred, Factory, Failure, Protocol, Reactor, StreamClientEndpointExt,
-    StreamServerEndpointExt, TransportRef,
+    Factory, Failure, Protocol, Reactor, StreamClientEndpointExt, StreamServerEndpointExt,
+    TransportRef,
 };
-use torsion_testing::{success_result_of, LogCapture};
+use torsion_testing::{success_result_of, Asker, LogCapture};
 use torsion_tls::{TlsClientEndpoint, TlsServerEndpoint};
 use util::Pki;
 
@@ -26,42 +26,6 @@ const CAUSE: &str = "protocol borrowed elsewhere: held across .await?";
 
 /// What the awaiting task got.
 type Outcome = Rc<RefCell<Option<Result<Vec<u8>, Failure>>>>;
-
-/// Asks a question, answers with the next data; a lost connection fails
-/// the question.
-struct Asker {
-    transport: Option<TransportRef>,
-    pending: Option<Deferred<Vec<u8>>>,
-    lost: Rc<Cell<u32>>,
-}
-
-impl Asker {
-    fn ask(&mut self, question: &[u8]) -> Deferred<Vec<u8>> {
-        if let Some(transport) = &self.transport {
-            transport.write(question);
-        }
-        let answer = Deferred::new();
-        self.pending = Some(answer.clone());
-        answer
-    }
-}
-
-impl Protocol for Asker {
-    fn connection_made(&mut self, transport: TransportRef) {
-        self.transport = Some(transport);
-    }
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(answer) = self.pending.take() {
-            let _ = answer.try_callback(data.to_vec());
-        }
-    }
-    fn connection_lost(&mut self, reason: Failure) {
-        self.lost.set(self.lost.get() + 1);
-        if let Some(answer) = self.pending.take() {
-            let _ = answer.try_errback(reason);
-        }
-    }
-}
 
 /// Echoes.
 #[derive(Default)]
@@ -106,10 +70,8 @@ fn borrow_held_across_await_over_tls() {
         Rc::new(Tcp4ClientEndpoint::new(reactor.clone(), "127.0.0.1", port)),
         pki.client("localhost"),
     );
-    let connected = client.connect(Factory::for_protocol(move || Asker {
-        transport: None,
-        pending: None,
-        lost: made.clone(),
+    let connected = client.connect(Factory::for_protocol(move || {
+        Asker::with_lost_counter(made.clone())
     }));
     wait_until(&reactor, "the connection", || connected.has_result());
     let asker: Rc<RefCell<Asker>> = success_result_of(&connected);
