@@ -33,7 +33,7 @@ pub(crate) trait PipeOwner {
 
 /// Sets `file` non-blocking and registers it; `None` (poll in turns) if
 /// epoll refuses it.
-pub(super) fn register(
+fn register(
     reactor: &Rc<ReactorState>,
     file: &File,
     interest: Interest,
@@ -64,12 +64,7 @@ pub(crate) enum OnClose {
 
 /// Deregisters and closes `file`, first putting it back in blocking mode
 /// if `on_close` says so.
-pub(super) fn unregister(
-    reactor: &Weak<ReactorState>,
-    token: Option<Token>,
-    file: File,
-    on_close: OnClose,
-) {
+fn unregister(reactor: &Weak<ReactorState>, token: Option<Token>, file: File, on_close: OnClose) {
     if let (Some(reactor), Some(token)) = (reactor.upgrade(), token) {
         let raw = file.as_raw_fd();
         reactor.deregister(token, &mut SourceFd(&raw));
@@ -79,18 +74,88 @@ pub(super) fn unregister(
     }
 }
 
+/// What both ends of a pipe hold: the descriptor number its owner knows
+/// it by, the file, its registration (none: polled in turns), and whom to
+/// tell.
+pub(super) struct PipeEnd {
+    pub(super) fd: i32,
+    file: RefCell<Option<File>>,
+    token: Cell<Option<Token>>,
+    pub(super) reactor: Weak<ReactorState>,
+    owner: RefCell<Option<Rc<dyn PipeOwner>>>,
+    on_close: OnClose,
+}
+
+impl PipeEnd {
+    pub(super) fn new(
+        reactor: &Rc<ReactorState>,
+        fd: i32,
+        owner: Rc<dyn PipeOwner>,
+        on_close: OnClose,
+    ) -> PipeEnd {
+        PipeEnd {
+            fd,
+            file: RefCell::new(None),
+            token: Cell::new(None),
+            reactor: Rc::downgrade(reactor),
+            owner: RefCell::new(Some(owner)),
+            on_close,
+        }
+    }
+
+    /// Sets `file` non-blocking and registers it for `interest`, with
+    /// `source` to call when ready (unless epoll refuses it: then it is
+    /// polled in turns).
+    pub(super) fn open(
+        &self,
+        reactor: &Rc<ReactorState>,
+        file: OwnedFd,
+        interest: Interest,
+        source: Rc<dyn IoSource>,
+    ) -> io::Result<()> {
+        let file = File::from(file);
+        let token = register(reactor, &file, interest, move |_| source)?;
+        self.token.set(token);
+        *self.file.borrow_mut() = Some(file);
+        Ok(())
+    }
+
+    /// Whether it is read or written in turns rather than on readiness.
+    pub(super) fn is_polled(&self) -> bool {
+        self.token.get().is_none()
+    }
+
+    /// Whether it is still open.
+    pub(super) fn is_open(&self) -> bool {
+        self.file.borrow().is_some()
+    }
+
+    /// Calls `f` with the open file; `None` once closed.
+    pub(super) fn with_file<T>(&self, f: impl FnOnce(&mut File) -> T) -> Option<T> {
+        self.file.borrow_mut().as_mut().map(f)
+    }
+
+    /// Whom it reports to, while open.
+    pub(super) fn owner(&self) -> Option<Rc<dyn PipeOwner>> {
+        self.owner.borrow().clone()
+    }
+
+    /// Deregisters and closes the file; returns the owner if it was open.
+    pub(super) fn close(&self) -> Option<Rc<dyn PipeOwner>> {
+        if let Some(file) = self.file.borrow_mut().take() {
+            unregister(&self.reactor, self.token.get(), file, self.on_close);
+        }
+        self.owner.borrow_mut().take()
+    }
+}
+
 /// The reading end of a pipe.
 pub(crate) struct PipeReader {
     me: Weak<PipeReader>,
-    fd: i32,
-    file: RefCell<Option<File>>,
-    token: Cell<Option<Token>>,
-    reactor: Weak<ReactorState>,
-    owner: RefCell<Option<Rc<dyn PipeOwner>>>,
+    end: PipeEnd,
     paused: Cell<bool>,
     /// A read is queued for the next turn (fairness, or polling a file).
     continues: Cell<bool>,
-    on_close: OnClose,
 }
 
 impl PipeReader {
@@ -102,23 +167,16 @@ impl PipeReader {
         owner: Rc<dyn PipeOwner>,
         on_close: OnClose,
     ) -> io::Result<Rc<PipeReader>> {
-        let file = File::from(file);
         let reader = Rc::new_cyclic(|me| PipeReader {
             me: me.clone(),
-            fd,
-            file: RefCell::new(None),
-            token: Cell::new(None),
-            reactor: Rc::downgrade(reactor),
-            owner: RefCell::new(Some(owner)),
+            end: PipeEnd::new(reactor, fd, owner, on_close),
             paused: Cell::new(false),
             continues: Cell::new(false),
-            on_close,
         });
-        let source = reader.clone();
-        let token = register(reactor, &file, Interest::READABLE, move |_| source)?;
-        reader.token.set(token);
-        *reader.file.borrow_mut() = Some(file);
-        if token.is_none() {
+        reader
+            .end
+            .open(reactor, file, Interest::READABLE, reader.clone())?;
+        if reader.end.is_polled() {
             reader.read_next_turn();
         }
         Ok(reader)
@@ -128,7 +186,7 @@ impl PipeReader {
         if self.continues.replace(true) {
             return;
         }
-        if let (Some(reactor), Some(me)) = (self.reactor.upgrade(), self.me.upgrade()) {
+        if let (Some(reactor), Some(me)) = (self.end.reactor.upgrade(), self.me.upgrade()) {
             reactor.next_turn(move || {
                 me.continues.set(false);
                 me.read();
@@ -139,10 +197,10 @@ impl PipeReader {
     /// Reads and delivers until the pipe is empty (a registered one), a
     /// turn's share is used, or it is paused.
     fn read(&self) {
-        let Some(reactor) = self.reactor.upgrade() else {
+        let Some(reactor) = self.end.reactor.upgrade() else {
             return;
         };
-        let polled = self.token.get().is_none();
+        let polled = self.end.is_polled();
         let mut buffer = reactor.take_read_buffer();
         let mut reads = 0;
         let outcome = loop {
@@ -153,17 +211,15 @@ impl PipeReader {
                 self.read_next_turn();
                 break None;
             }
-            let read = match self.file.borrow_mut().as_mut() {
-                Some(file) => file.read(&mut buffer),
-                None => break None,
+            let Some(read) = self.end.with_file(|file| file.read(&mut buffer)) else {
+                break None;
             };
             match read {
                 Ok(0) => break Some(Failure::new(ConnectionDone)),
                 Ok(n) => {
                     reads += 1;
-                    let owner = self.owner.borrow().clone();
-                    if let Some(owner) = owner {
-                        owner.pipe_data(self.fd, &buffer[..n]);
+                    if let Some(owner) = self.end.owner() {
+                        owner.pipe_data(self.end.fd, &buffer[..n]);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -197,31 +253,29 @@ impl PipeReader {
 
     /// Calls `f` with the open file; `None` once closed.
     pub(crate) fn with_file<T>(&self, f: impl FnOnce(&File) -> T) -> Option<T> {
-        self.file.borrow().as_ref().map(f)
+        self.end.with_file(|file| f(file))
     }
 
     /// Whether it is still open.
     pub(crate) fn is_open(&self) -> bool {
-        self.file.borrow().is_some()
+        self.end.is_open()
     }
 
     /// Closes it and tells the owner, after the current callback.
     pub(crate) fn close_soon(&self) {
-        if let (Some(reactor), Some(me)) = (self.reactor.upgrade(), self.me.upgrade()) {
+        if let (Some(reactor), Some(me)) = (self.end.reactor.upgrade(), self.me.upgrade()) {
             reactor.soon(move || me.finish(Failure::new(ConnectionDone)));
         }
     }
 
     /// Closes it without telling the owner; returns the owner if it was open.
     pub(crate) fn close_quietly(&self) -> Option<Rc<dyn PipeOwner>> {
-        let file = self.file.borrow_mut().take()?;
-        unregister(&self.reactor, self.token.get(), file, self.on_close);
-        self.owner.borrow_mut().take()
+        self.end.close()
     }
 
     fn finish(&self, reason: Failure) {
         if let Some(owner) = self.close_quietly() {
-            owner.pipe_closed(self.fd, reason);
+            owner.pipe_closed(self.end.fd, reason);
         }
     }
 }
@@ -241,7 +295,7 @@ impl IoSource for PipeReader {
 impl fmt::Debug for PipeReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipeReader")
-            .field("fd", &self.fd)
+            .field("fd", &self.end.fd)
             .field("open", &self.is_open())
             .field("paused", &self.paused.get())
             .finish()

@@ -3,14 +3,13 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::OwnedFd;
 use std::rc::{Rc, Weak};
 
-use mio::{Interest, Token};
+use mio::Interest;
 
-use super::pipe::{register, unregister, OnClose, PipeOwner};
+use super::pipe::{OnClose, PipeEnd, PipeOwner};
 use super::reactor::{IoSource, ReactorState};
 use crate::error::{ConnectionDone, ConnectionLost, ProducerError};
 use crate::interfaces::ProducerRef;
@@ -44,15 +43,10 @@ pub(crate) fn unregister_producer_on(writer: Option<Rc<PipeWriter>>) -> Result<(
 /// marks, producer, close after flush).
 pub(crate) struct PipeWriter {
     me: Weak<PipeWriter>,
-    fd: i32,
-    file: RefCell<Option<File>>,
-    token: Cell<Option<Token>>,
-    reactor: Weak<ReactorState>,
-    owner: RefCell<Option<Rc<dyn PipeOwner>>>,
+    end: PipeEnd,
     core: RefCell<TransportCore>,
     /// A write is queued for the next turn (a polled file).
     continues: Cell<bool>,
-    on_close: OnClose,
 }
 
 impl PipeWriter {
@@ -64,36 +58,29 @@ impl PipeWriter {
         owner: Rc<dyn PipeOwner>,
         on_close: OnClose,
     ) -> io::Result<Rc<PipeWriter>> {
-        let file = File::from(file);
         let writer = Rc::new_cyclic(|me| PipeWriter {
             me: me.clone(),
-            fd,
-            file: RefCell::new(None),
-            token: Cell::new(None),
-            reactor: Rc::downgrade(reactor),
-            owner: RefCell::new(Some(owner)),
+            end: PipeEnd::new(reactor, fd, owner, on_close),
             core: RefCell::new(TransportCore::new()),
             continues: Cell::new(false),
-            on_close,
         });
-        let source = writer.clone();
         // Edge-triggered writability: an event each time the reader makes
         // room, so the interest never needs changing.
-        let token = register(reactor, &file, Interest::WRITABLE, move |_| source)?;
-        writer.token.set(token);
-        *writer.file.borrow_mut() = Some(file);
+        writer
+            .end
+            .open(reactor, file, Interest::WRITABLE, writer.clone())?;
         Ok(writer)
     }
 
     fn soon(&self, work: impl FnOnce(Rc<PipeWriter>) + 'static) {
-        if let (Some(reactor), Some(me)) = (self.reactor.upgrade(), self.me.upgrade()) {
+        if let (Some(reactor), Some(me)) = (self.end.reactor.upgrade(), self.me.upgrade()) {
             reactor.soon(move || work(me));
         }
     }
 
     /// Whether a write is still taken.
     pub(crate) fn accepting_writes(&self) -> bool {
-        self.core.borrow().accepting_writes() && self.file.borrow().is_some()
+        self.core.borrow().accepting_writes() && self.end.is_open()
     }
 
     /// Writes what the pipe takes now; returns how much, or `None` after
@@ -101,10 +88,7 @@ impl PipeWriter {
     fn write_now(&self, data: &[u8]) -> Option<usize> {
         let mut written = 0;
         while written < data.len() {
-            let result = match self.file.borrow_mut().as_mut() {
-                Some(file) => file.write(&data[written..]),
-                None => return None,
-            };
+            let result = self.end.with_file(|file| file.write(&data[written..]))?;
             match result {
                 Ok(0) => break,
                 Ok(n) => written += n,
@@ -143,7 +127,7 @@ impl PipeWriter {
             return;
         }
         let effects = self.core.borrow_mut().buffer(rest);
-        if effects.writable == Some(true) && self.token.get().is_none() {
+        if effects.writable == Some(true) && self.end.is_polled() {
             self.write_next_turn();
         }
         if let Some(call) = effects.producer {
@@ -155,7 +139,7 @@ impl PipeWriter {
         if self.continues.replace(true) {
             return;
         }
-        if let (Some(reactor), Some(me)) = (self.reactor.upgrade(), self.me.upgrade()) {
+        if let (Some(reactor), Some(me)) = (self.end.reactor.upgrade(), self.me.upgrade()) {
             reactor.next_turn(move || {
                 me.continues.set(false);
                 me.flush();
@@ -173,8 +157,8 @@ impl PipeWriter {
                     break;
                 }
                 let (front, _) = core.slices();
-                match self.file.borrow_mut().as_mut() {
-                    Some(file) => file.write(front),
+                match self.end.with_file(|file| file.write(front)) {
+                    Some(result) => result,
                     None => return,
                 }
             };
@@ -191,7 +175,7 @@ impl PipeWriter {
             }
         }
         let effects = self.core.borrow_mut().flushed();
-        if self.token.get().is_none() && self.core.borrow().buffered() != 0 {
+        if self.end.is_polled() && self.core.borrow().buffered() != 0 {
             self.write_next_turn();
         }
         if let Some(call) = effects.producer {
@@ -254,15 +238,12 @@ impl PipeWriter {
         let Some(closing) = closing else {
             return;
         };
-        if let Some(file) = self.file.borrow_mut().take() {
-            unregister(&self.reactor, self.token.get(), file, self.on_close);
-        }
+        let owner = self.end.close();
         if let Some(producer) = closing.producer {
             producer.stop_producing();
         }
-        let owner = self.owner.borrow_mut().take();
         if let Some(owner) = owner {
-            owner.pipe_closed(self.fd, reason);
+            owner.pipe_closed(self.end.fd, reason);
         }
     }
 }
@@ -291,7 +272,7 @@ impl IoSource for PipeWriter {
 impl fmt::Debug for PipeWriter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PipeWriter")
-            .field("fd", &self.fd)
+            .field("fd", &self.end.fd)
             .field("core", &*self.core.borrow())
             .finish()
     }
