@@ -33,18 +33,34 @@ fn example(name: &str) -> PathBuf {
     binary
 }
 
-/// Waits for `child` with a deadline (then kills it and fails).
+/// Waits for `child` with a deadline (then kills it and fails), reading
+/// its piped stdout and stderr meanwhile so that it never waits on us.
 fn wait_bounded(mut child: Child) -> Output {
+    fn drain(pipe: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut all = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut all);
+            }
+            all
+        })
+    }
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            return child.wait_with_output().expect("output");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             panic!("the example did not end in time");
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
     }
 }
 
@@ -91,6 +107,41 @@ fn process_tail_on_a_terminal() {
         stdout, "out: on a terminal\nout: to stderr\nexit: code 0\n",
         "{stdout:?}"
     );
+}
+
+/// What is piped into `process_tail` goes to the command's stdin, its
+/// end-of-file too: 5 MB through `cat` come back line for line, after
+/// flow control both ways (`process_tail`'s stdout is a pipe this test
+/// reads only after writing everything).
+#[test]
+fn process_tail_forwards_stdin() {
+    let lines: Vec<String> = (0..60_000)
+        .map(|i| format!("{i:06} {}", "x".repeat(i % 150)))
+        .collect();
+    let input = lines.join("\n") + "\n";
+    let mut child = Command::new(example("process_tail"))
+        .arg("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("piped");
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let output = wait_bounded(child);
+    writer.join().expect("writer").expect("all written");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut seen: Vec<&str> = stdout.lines().collect();
+    assert_eq!(seen.pop(), Some("exit: code 0"));
+    assert_eq!(seen.len(), lines.len());
+    for (got, sent) in seen.iter().zip(&lines) {
+        assert_eq!(got.strip_prefix("out: "), Some(sent.as_str()));
+    }
 }
 
 /// A program that does not exist: one line naming it, exit 127 (as a

@@ -297,3 +297,23 @@ fn last_output_before_exit_arrives() {
         assert_eq!(r.borrow().output(1), b"last words");
     }
 }
+
+/// A child that ends on end-of-file from its terminal exits with its own
+/// status, not SIGHUP: the terminal is not hung up under it while it is
+/// still exiting (our read sees end-of-file as soon as it has let go of
+/// the terminal, before it is gone). Repeated, with a full terminal and
+/// Ctrl-D, where the race used to show.
+#[test]
+fn exit_status_survives_the_terminal_closing() {
+    let lines: Vec<u8> = (0..2000)
+        .flat_map(|i| format!("line {i:05} of the input to cat on a terminal\n").into_bytes())
+        .collect();
+    let reactor = reactor();
+    for round in 0..30 {
+        let (recorder, transport) = spawn(&reactor, on_pty(ProcessOptions::new("cat")));
+        transport.write(&lines);
+        transport.write(b"\x04");
+        run_until(&reactor, || recorder.borrow().ended().is_some());
+        assert_eq!(recorder.borrow().ended(), Some(Exit::Done), "round {round}");
+    }
+}

@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
+use std::os::fd::OwnedFd;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::{Child, ExitStatus};
@@ -49,6 +50,12 @@ pub(crate) struct Process {
     /// The child runs on a pseudo-terminal: descriptors 0 and 1 are one
     /// master, opened and closed together.
     pty: bool,
+    /// A copy of the terminal's master, held until the child is reaped
+    /// (or we close the terminal): closing the last copy hangs the
+    /// terminal up, and a SIGHUP that lands while the child is still
+    /// exiting (after it let go of the terminal, which is when our read
+    /// sees end-of-file) would replace its exit status with that signal.
+    pty_hold: RefCell<Option<OwnedFd>>,
     ended: Cell<bool>,
     disconnecting: Cell<bool>,
 }
@@ -79,7 +86,11 @@ impl Process {
         options: ProcessOptions,
     ) -> Result<Rc<Process>, SpawnError> {
         let program = options.program.clone();
-        let Started { child, ends, pty } = start(options)?;
+        let Started {
+            child,
+            ends,
+            pty: pty_hold,
+        } = start(options)?;
         let pid = child.id();
         let process = Rc::new(Process {
             protocol: RefCell::new(Some(protocol.clone())),
@@ -88,7 +99,8 @@ impl Process {
             writers: RefCell::new(BTreeMap::new()),
             readers: RefCell::new(BTreeMap::new()),
             exit: RefCell::new(None),
-            pty,
+            pty: pty_hold.is_some(),
+            pty_hold: RefCell::new(pty_hold),
             ended: Cell::new(false),
             disconnecting: Cell::new(false),
         });
@@ -186,6 +198,8 @@ impl Process {
         };
         self.child.borrow_mut().take();
         self.pid.set(None);
+        // Gone: the terminal may hang up now.
+        self.pty_hold.borrow_mut().take();
         let reason = exit_reason(status);
         *self.exit.borrow_mut() = Some(reason.clone());
         self.notify("process_exited", |p| p.process_exited(reason));
@@ -305,6 +319,8 @@ impl Transport for Process {
     fn lose_connection(&self) {
         self.disconnecting.set(true);
         if self.pty {
+            // Closing the terminal is meant to hang it up.
+            self.pty_hold.borrow_mut().take();
             // The terminal closes once what was written went out; its
             // reading end goes with it.
             match self.writer(0) {
@@ -324,6 +340,7 @@ impl Transport for Process {
             stdin.abort();
         }
         if self.pty {
+            self.pty_hold.borrow_mut().take();
             return;
         }
         for fd in [1, 2] {
@@ -385,13 +402,13 @@ impl ProcessTransport for Process {
                 "the process does not run on a pseudo-terminal",
             ));
         }
-        let reader = self.readers.borrow().get(&1).cloned();
         let winsize = rustix::termios::Winsize {
             ws_row: size.rows,
             ws_col: size.cols,
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
+        let reader = self.readers.borrow().get(&1).cloned();
         reader
             .and_then(|r| r.with_file(|file| rustix::termios::tcsetwinsize(file, winsize)))
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the terminal is closed"))?

@@ -17,12 +17,13 @@ use command_fds::{CommandFdExt, FdMapping};
 use crate::error::SpawnError;
 use crate::interfaces::{ChildFd, ProcessOptions, PtySize};
 
-/// A child just started: the process, our ends of its pipes, and whether
-/// they are a terminal's (one master, as descriptors 0 and 1).
+/// A child just started: the process, our ends of its pipes, and, for a
+/// terminal (one master, as descriptors 0 and 1), a third copy of the
+/// master to hold while the child runs.
 pub(super) struct Started {
     pub(super) child: Child,
     pub(super) ends: Vec<(i32, ParentEnd)>,
-    pub(super) pty: bool,
+    pub(super) pty: Option<OwnedFd>,
 }
 
 /// Starts the child `options` describe.
@@ -40,7 +41,7 @@ pub(super) fn start(options: ProcessOptions) -> Result<Started, SpawnError> {
     Ok(Started {
         child,
         ends,
-        pty: false,
+        pty: None,
     })
 }
 
@@ -77,16 +78,19 @@ fn start_on_pty(options: ProcessOptions, size: PtySize) -> Result<Started, Spawn
         .spawn(pts)
         .map_err(|e| SpawnError::from_io(program, pty_io_error(e)))?;
     let master = OwnedFd::from(pty);
-    let writes = master
-        .try_clone()
-        .map_err(|error| SpawnError::Pty { error })?;
+    let copy = || {
+        master
+            .try_clone()
+            .map_err(|error| SpawnError::Pty { error })
+    };
+    let (writes, hold) = (copy()?, copy()?);
     Ok(Started {
         child,
         ends: vec![
             (0, ParentEnd::Writes(writes)),
             (1, ParentEnd::Reads(master)),
         ],
-        pty: true,
+        pty: Some(hold),
     })
 }
 
