@@ -64,6 +64,18 @@ fn wait_bounded(mut child: Child) -> Output {
     }
 }
 
+/// Starts example `name` with `args`, its stdin as given, stdout and
+/// stderr piped.
+fn spawn_example(name: &str, args: &[&str], stdin: Stdio) -> Child {
+    Command::new(example(name))
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the example")
+}
+
 fn run(mut command: Command) -> Output {
     let child = command
         .stdin(Stdio::null())
@@ -119,13 +131,7 @@ fn process_tail_forwards_stdin() {
         .map(|i| format!("{i:06} {}", "x".repeat(i % 150)))
         .collect();
     let input = lines.join("\n") + "\n";
-    let mut child = Command::new(example("process_tail"))
-        .arg("cat")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn_example("process_tail", &["cat"], Stdio::piped());
     let mut stdin = child.stdin.take().expect("piped");
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let output = wait_bounded(child);
@@ -163,13 +169,11 @@ fn process_tail_missing_program() {
 /// `process_tail` waits for it to end and reports the signal.
 #[test]
 fn process_tail_forwards_ctrl_c() {
-    let mut child = Command::new(example("process_tail"))
-        .args(["sh", "-c", "echo started; exec sleep 30"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn_example(
+        "process_tail",
+        &["sh", "-c", "echo started; exec sleep 30"],
+        Stdio::null(),
+    );
     let mut stdout = child.stdout.take().expect("piped");
     let mut seen = Vec::new();
     let mut buf = [0u8; 256];
@@ -198,12 +202,7 @@ fn process_tail_forwards_ctrl_c() {
 /// end-of-file (it still writes after stdin closed), and exits 0.
 #[test]
 fn stdio_echo_answers_piped_lines() {
-    let mut child = Command::new(example("stdio_echo"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
+    let mut child = spawn_example("stdio_echo", &[], Stdio::piped());
     let mut stdin = child.stdin.take().expect("piped");
     stdin
         .write_all(b"upper hello\nreverse abc\nlower MiXeD\n")
