@@ -15,32 +15,16 @@ use std::time::{Duration, Instant};
 
 use torsion_endpoints::{Tcp4ClientEndpoint, Tcp4ServerEndpoint};
 use torsion_reactor::{
-    Factory, Failure, Protocol, Reactor, StreamClientEndpointExt, StreamServerEndpointExt,
-    TransportRef,
+    Factory, Failure, Reactor, StreamClientEndpointExt, StreamServerEndpointExt,
 };
 use torsion_testing::{success_result_of, Asker, LogCapture};
 use torsion_tls::{TlsClientEndpoint, TlsServerEndpoint};
-use util::Pki;
+use util::{Echo, Pki};
 
 const CAUSE: &str = "protocol borrowed elsewhere: held across .await?";
 
 /// What the awaiting task got.
 type Outcome = Rc<RefCell<Option<Result<Vec<u8>, Failure>>>>;
-
-/// Echoes.
-#[derive(Default)]
-struct Echo(Option<TransportRef>);
-
-impl Protocol for Echo {
-    fn connection_made(&mut self, transport: TransportRef) {
-        self.0 = Some(transport);
-    }
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(t) = &self.0 {
-            t.write(data);
-        }
-    }
-}
 
 fn wait_until(reactor: &Reactor, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use torsion_endpoints::{quote, EndpointParseError, EndpointRegistry};
 use torsion_reactor::{
-    Deferred, Factory, Protocol, Reactor, StreamClientEndpoint, StreamClientEndpointExt,
+    Deferred, Factory, Reactor, StreamClientEndpoint, StreamClientEndpointExt,
     StreamServerEndpointExt, TransportRef,
 };
 use torsion_testing::{success_result_of, AccumulatingProtocol};
 use torsion_tls::{register_tls_endpoints, TlsError, TlsErrorKind};
-use util::{Pki, TempDir};
+use util::{pem_files, Echo, PemFiles};
 
 fn wait_until(reactor: &Reactor, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -27,39 +27,10 @@ fn wait_for<T: 'static>(reactor: &Reactor, d: &Deferred<T>) {
     wait_until(reactor, || d.has_result());
 }
 
-#[derive(Default)]
-struct Echo(Option<TransportRef>);
-impl Protocol for Echo {
-    fn connection_made(&mut self, t: TransportRef) {
-        self.0 = Some(t);
-    }
-    fn data_received(&mut self, data: &[u8]) {
-        self.0.as_ref().unwrap().write(data);
-    }
-}
-
 /// A CA, its directory of trust roots, and a server certificate for
 /// `localhost` in PEM files.
-struct Files {
-    dir: TempDir,
-    roots: TempDir,
-    key: String,
-    cert: String,
-}
-
-fn files() -> Files {
-    let pki = Pki::new("strings CA");
-    let (dir, roots) = (TempDir::new("server"), TempDir::new("roots"));
-    roots.write("ca.pem", &pki.ca_pem());
-    let (cert, key) = pki.leaf_pem(&["localhost"]);
-    let cert = dir.write("cert.pem", &cert);
-    let key = dir.write("key.pem", &key);
-    Files {
-        dir,
-        roots,
-        key,
-        cert,
-    }
+fn files() -> PemFiles {
+    pem_files("strings CA", &["localhost"])
 }
 
 fn registry(reactor: &Reactor) -> EndpointRegistry<Reactor> {
@@ -72,7 +43,7 @@ fn registry(reactor: &Reactor) -> EndpointRegistry<Reactor> {
 /// the port, echoes 256 KiB; returns the client's transport.
 fn echo_round_trip(
     reactor: &Reactor,
-    files: &Files,
+    files: &PemFiles,
     client: impl Fn(u16) -> String,
 ) -> TransportRef {
     let registry = registry(reactor);

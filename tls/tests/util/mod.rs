@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use torsion_reactor::{Protocol, ProtocolRef};
+use torsion_reactor::{Protocol, ProtocolRef, TransportRef};
 use torsion_testing::{connect, FakeTransport, IoPump};
 use torsion_tls::{ClientTlsOptions, ServerTlsOptions, TlsContext, TlsProtocol};
 
@@ -172,5 +172,45 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Echoes what it receives.
+#[derive(Default)]
+pub struct Echo(Option<TransportRef>);
+
+impl Protocol for Echo {
+    fn connection_made(&mut self, transport: TransportRef) {
+        self.0 = Some(transport);
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        if let Some(t) = &self.0 {
+            t.write(data);
+        }
+    }
+}
+
+/// A fresh CA's root in a trust directory, and a certificate for `names`
+/// with its key, in PEM files.
+pub struct PemFiles {
+    pub dir: TempDir,
+    pub roots: TempDir,
+    pub key: String,
+    pub cert: String,
+}
+
+/// Writes the files of [`PemFiles`].
+pub fn pem_files(ca_name: &str, names: &[&str]) -> PemFiles {
+    let pki = Pki::new(ca_name);
+    let (dir, roots) = (TempDir::new("server"), TempDir::new("roots"));
+    roots.write("ca.pem", &pki.ca_pem());
+    let (cert, key) = pki.leaf_pem(names);
+    let cert = dir.write("cert.pem", &cert);
+    let key = dir.write("key.pem", &key);
+    PemFiles {
+        dir,
+        roots,
+        key,
+        cert,
     }
 }
