@@ -7,7 +7,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::error::{MulticastJoinError, UdpError};
+use crate::multicast::MulticastState;
+use torsion_reactor::error::UdpError;
 use torsion_reactor::{
     DatagramProtocolRef, Deferred, MulticastInterface, MulticastTransport, UdpTransport,
     UdpTransportRef,
@@ -63,10 +64,7 @@ pub struct FakeDatagramTransport {
     stop_pending: Cell<bool>,
     broadcast: Cell<bool>,
     max_datagram: Cell<usize>,
-    groups: RefCell<Vec<(IpAddr, MulticastInterface)>>,
-    ttl: Cell<u32>,
-    loopback: Cell<bool>,
-    outgoing: Cell<Option<MulticastInterface>>,
+    multicast: MulticastState,
 }
 
 impl FakeDatagramTransport {
@@ -82,10 +80,7 @@ impl FakeDatagramTransport {
             stop_pending: Cell::new(false),
             broadcast: Cell::new(false),
             max_datagram: Cell::new(65_507),
-            groups: RefCell::default(),
-            ttl: Cell::new(1),
-            loopback: Cell::new(true),
-            outgoing: Cell::new(None),
+            multicast: MulticastState::new(host.is_ipv4()),
         })
     }
 
@@ -139,7 +134,7 @@ impl FakeDatagramTransport {
 
     /// The groups joined, with their interfaces.
     pub fn groups(&self) -> Vec<(IpAddr, MulticastInterface)> {
-        self.groups.borrow().clone()
+        self.multicast.groups()
     }
 
     fn finish_stop_if_pending(&self) {
@@ -246,88 +241,7 @@ impl UdpTransport for FakeDatagramTransport {
     }
 }
 
-impl MulticastTransport for FakeDatagramTransport {
-    fn join_group(
-        &self,
-        group: IpAddr,
-        interface: Option<MulticastInterface>,
-    ) -> Result<(), MulticastJoinError> {
-        let interface = interface.unwrap_or(MulticastInterface::any_for(group));
-        if !group.is_multicast() || group.is_ipv4() != self.host.is_ipv4() {
-            return Err(MulticastJoinError {
-                group,
-                interface: interface.to_string(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not a multicast group of the port's family",
-                ),
-            });
-        }
-        self.groups.borrow_mut().push((group, interface));
-        Ok(())
-    }
-
-    fn leave_group(
-        &self,
-        group: IpAddr,
-        interface: Option<MulticastInterface>,
-    ) -> Result<(), MulticastJoinError> {
-        let interface = interface.unwrap_or(MulticastInterface::any_for(group));
-        let mut groups = self.groups.borrow_mut();
-        match groups.iter().position(|g| *g == (group, interface)) {
-            Some(index) => {
-                groups.remove(index);
-                Ok(())
-            }
-            None => Err(MulticastJoinError {
-                group,
-                interface: interface.to_string(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::AddrNotAvailable,
-                    "not a member of this group",
-                ),
-            }),
-        }
-    }
-
-    fn ttl(&self) -> Result<u32, UdpError> {
-        Ok(self.ttl.get())
-    }
-
-    fn set_ttl(&self, ttl: u32) -> Result<(), UdpError> {
-        self.ttl.set(ttl);
-        Ok(())
-    }
-
-    fn loopback_mode(&self) -> Result<bool, UdpError> {
-        Ok(self.loopback.get())
-    }
-
-    fn set_loopback_mode(&self, enabled: bool) -> Result<(), UdpError> {
-        self.loopback.set(enabled);
-        Ok(())
-    }
-
-    fn outgoing_interface(&self) -> Result<MulticastInterface, UdpError> {
-        Ok(self
-            .outgoing
-            .get()
-            .unwrap_or(MulticastInterface::any_for(self.host.ip())))
-    }
-
-    fn set_outgoing_interface(&self, interface: MulticastInterface) -> Result<(), UdpError> {
-        match (self.host.is_ipv4(), interface) {
-            (true, MulticastInterface::Address(_)) | (false, MulticastInterface::Index(_)) => {
-                self.outgoing.set(Some(interface));
-                Ok(())
-            }
-            _ => Err(UdpError::InvalidAddress {
-                address: interface.to_string(),
-                reason: "an interface of the other family than the port's",
-            }),
-        }
-    }
-}
+forward_multicast!(FakeDatagramTransport, multicast);
 
 impl fmt::Debug for FakeDatagramTransport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -78,6 +78,8 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod assertions;
+#[macro_use]
+mod multicast;
 mod clock;
 mod datagram_transport;
 mod endpoint;

@@ -1,7 +1,8 @@
-//! The fake datagram transport and the real UDP port agree: one script of
-//! writes, connects and stops gives the same outcomes (`Ok` or the same
-//! `UdpError` variant) on `FakeDatagramTransport` and on the mio reactor's
-//! port over 127.0.0.1.
+//! The fake datagram transport, the real UDP port and the simulated
+//! network's agree: one script of writes, connects and stops gives the
+//! same outcomes (`Ok` or the same `UdpError` variant) on
+//! `FakeDatagramTransport`, on the mio reactor's port over 127.0.0.1 and on
+//! a `SimHost`'s port.
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use torsion_reactor::error::UdpError;
 use torsion_reactor::{DatagramProtocol, Reactor, ReactorUdp, UdpTransport};
+use torsion_testing::sim::Simulation;
 use torsion_testing::FakeDatagramTransport;
 
 struct Quiet;
@@ -100,4 +102,33 @@ fn fake_and_real_ports_agree() {
     }
     let expected: [&[u8]; 4] = [b"hello", b"hello", b"connected", b"same"];
     assert_eq!(got, expected);
+}
+
+/// Collects what arrives.
+#[derive(Default)]
+struct Collect(Vec<Vec<u8>>);
+
+impl DatagramProtocol for Collect {
+    fn datagram_received(&mut self, data: &[u8], _: SocketAddr) {
+        self.0.push(data.to_vec());
+    }
+}
+
+#[test]
+fn simulated_ports_agree() {
+    let sim = Simulation::new(1);
+    let host = sim.add_host("solo").unwrap();
+    let collect = Rc::new(RefCell::new(Collect::default()));
+    let peer = host
+        .listen_udp(0, collect.clone(), "127.0.0.1", 512)
+        .unwrap()
+        .host();
+    let peer = SocketAddr::new("127.0.0.1".parse().unwrap(), peer.port());
+    let port = host
+        .listen_udp(0, Rc::new(RefCell::new(Quiet)), "127.0.0.1", 512)
+        .unwrap();
+    assert_eq!(script(&*port, peer), EXPECTED, "on the simulated network");
+    sim.run_for(Duration::from_secs(1));
+    let expected: [&[u8]; 4] = [b"hello", b"hello", b"connected", b"same"];
+    assert_eq!(collect.borrow().0, expected);
 }

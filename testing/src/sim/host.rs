@@ -1,4 +1,4 @@
-//! [`SimHost`]: one host's reactor face (time, TCP, UNIX, core) in a
+//! [`SimHost`]: one host's reactor face (time, TCP, UDP, UNIX, core) in a
 //! [`Simulation`](super::Simulation).
 
 use std::cell::{Cell, RefCell};
@@ -9,13 +9,15 @@ use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use torsion_reactor::error::{CannotListenError, ReactorError};
+use torsion_reactor::error::{CannotListenError, ReactorError, UdpError};
 use torsion_reactor::{
-    Connector, DelayedCall, DynProtocolFactory, ListeningPort, Phase, ReactorCore, ReactorTcp,
-    ReactorTime, ReactorUnix, SystemTriggers, Trigger, TriggerId,
+    Connector, DatagramProtocolRef, DelayedCall, DynProtocolFactory, ListeningPort,
+    MulticastTransport, Phase, ReactorCore, ReactorTcp, ReactorTime, ReactorUdp, ReactorUnix,
+    SystemTriggers, Trigger, TriggerId, UdpTransportRef,
 };
 
 use super::connector::{SimConnector, SimPort, Target};
+use super::datagram::SimUdpPort;
 use super::network::Net;
 
 pub(crate) struct HostInner {
@@ -29,6 +31,8 @@ pub(crate) struct HostInner {
     timers: RefCell<Vec<DelayedCall>>,
     pub(crate) tcp_ports: RefCell<BTreeMap<u16, Rc<SimPort>>>,
     pub(crate) unix_ports: RefCell<BTreeMap<PathBuf, Rc<SimPort>>>,
+    /// UDP sockets by port; several only for multicast `listen_multiple`.
+    udp_ports: RefCell<BTreeMap<u16, Vec<Rc<SimUdpPort>>>>,
     next_port: Cell<u16>,
     triggers: RefCell<Rc<SystemTriggers>>,
     running: Cell<bool>,
@@ -38,8 +42,9 @@ pub(crate) struct HostInner {
 /// One host of a [`Simulation`](super::Simulation): the reactor its
 /// applications are given. It implements the same traits as the mio
 /// reactor for time ([`ReactorTime`], on the simulation's one clock),
-/// TCP ([`ReactorTcp`]), UNIX sockets ([`ReactorUnix`], host-local) and
-/// the core ([`ReactorCore`], triggers by [`SystemTriggers`]).
+/// TCP ([`ReactorTcp`]), UDP and multicast ([`ReactorUdp`], IPv4),
+/// UNIX sockets ([`ReactorUnix`], host-local) and the core
+/// ([`ReactorCore`], triggers by [`SystemTriggers`]).
 ///
 /// Names resolve inside the simulation: `connect_tcp("db", ...)` reaches the
 /// host named `db`; `localhost`, `127.0.0.1` and the host's own address
@@ -71,6 +76,7 @@ impl SimHost {
                 timers: RefCell::new(Vec::new()),
                 tcp_ports: RefCell::new(BTreeMap::new()),
                 unix_ports: RefCell::new(BTreeMap::new()),
+                udp_ports: RefCell::new(BTreeMap::new()),
                 next_port: Cell::new(49152),
                 triggers: RefCell::new(Rc::new(SystemTriggers::new())),
                 running: Cell::new(false),
@@ -144,7 +150,88 @@ impl SimHost {
             Rc::new(SystemTriggers::new()),
         );
         let hooks = std::mem::take(&mut *self.inner.when_running.borrow_mut());
-        drop((tcp, unix, old, hooks));
+        let udp = std::mem::take(&mut *self.inner.udp_ports.borrow_mut());
+        for port in udp.values().flatten() {
+            port.crashed();
+        }
+        drop((tcp, unix, old, hooks, udp));
+    }
+
+    /// The UDP sockets bound to `port`, oldest first.
+    pub(crate) fn udp_ports(&self, port: u16) -> Vec<Rc<SimUdpPort>> {
+        self.inner
+            .udp_ports
+            .borrow()
+            .get(&port)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Unbinds `port` (it stopped listening).
+    pub(crate) fn forget_udp_port(&self, port: &SimUdpPort) {
+        let mut ports = self.inner.udp_ports.borrow_mut();
+        if let Some(bound) = ports.get_mut(&port.port()) {
+            bound.retain(|p| !std::ptr::eq(Rc::as_ptr(p), port));
+            if bound.is_empty() {
+                ports.remove(&port.port());
+            }
+        }
+    }
+
+    fn bind_udp(
+        &self,
+        port: u16,
+        protocol: DatagramProtocolRef,
+        interface: &str,
+        max_packet_size: usize,
+        multicast: Option<bool>,
+    ) -> Result<Rc<SimUdpPort>, UdpError> {
+        let ip: IpAddr = if interface.is_empty() {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        } else {
+            interface.parse().map_err(|_| UdpError::InvalidAddress {
+                address: interface.to_string(),
+                reason: "not an IP address",
+            })?
+        };
+        if ip.is_ipv6() {
+            return Err(UdpError::InvalidAddress {
+                address: interface.to_string(),
+                reason: "the simulated network has IPv4 addresses only",
+            });
+        }
+        let cannot = |kind: std::io::ErrorKind, why: &str| {
+            UdpError::CannotListen(CannotListenError {
+                interface: interface.to_string(),
+                port,
+                source: std::io::Error::new(kind, why.to_string()),
+            })
+        };
+        if !(ip.is_unspecified() || ip.is_loopback() || ip == self.ip()) {
+            return Err(cannot(
+                std::io::ErrorKind::AddrNotAvailable,
+                "not an address of this host",
+            ));
+        }
+        let number = if port == 0 {
+            self.ephemeral_port()
+        } else {
+            port
+        };
+        let bound = self.udp_ports(number);
+        let shared = multicast == Some(true) && bound.iter().all(|p| p.is_multicast());
+        if !bound.is_empty() && !shared {
+            return Err(cannot(std::io::ErrorKind::AddrInUse, "address in use"));
+        }
+        let socket = SimUdpPort::new(self, number, protocol, max_packet_size, multicast.is_some());
+        self.inner
+            .udp_ports
+            .borrow_mut()
+            .entry(number)
+            .or_default()
+            .push(socket.clone());
+        socket.started();
+        Ok(socket)
     }
 
     pub(crate) fn restart(&self) {
@@ -252,6 +339,55 @@ impl ReactorTcp for SimHost {
             port,
         };
         SimConnector::start(self, target, factory, timeout)
+    }
+}
+
+impl ReactorUdp for SimHost {
+    /// Binds UDP `port` (0: an ephemeral one) on this host; `interface` is
+    /// `""`, `0.0.0.0`, `127.0.0.1` or the host's address (the simulated
+    /// network is IPv4). See the module docs of `sim` for how datagrams
+    /// travel.
+    ///
+    /// # Errors
+    ///
+    /// [`UdpError::InvalidAddress`] for an interface that is not an IPv4
+    /// address; [`UdpError::CannotListen`] if the port is bound already or
+    /// the address is not this host's.
+    fn listen_udp(
+        &self,
+        port: u16,
+        protocol: DatagramProtocolRef,
+        interface: &str,
+        max_packet_size: usize,
+    ) -> Result<UdpTransportRef, UdpError> {
+        let socket = self.bind_udp(port, protocol, interface, max_packet_size, None)?;
+        Ok(socket)
+    }
+
+    /// As [`listen_udp`](ReactorUdp::listen_udp), joining groups through
+    /// the returned [`MulticastTransport`]; with `listen_multiple`, several
+    /// multicast ports share the number and each gets the group's
+    /// datagrams.
+    ///
+    /// # Errors
+    ///
+    /// As [`listen_udp`](ReactorUdp::listen_udp).
+    fn listen_multicast(
+        &self,
+        port: u16,
+        protocol: DatagramProtocolRef,
+        interface: &str,
+        max_packet_size: usize,
+        listen_multiple: bool,
+    ) -> Result<Rc<dyn MulticastTransport>, UdpError> {
+        let socket = self.bind_udp(
+            port,
+            protocol,
+            interface,
+            max_packet_size,
+            Some(listen_multiple),
+        )?;
+        Ok(socket)
     }
 }
 

@@ -2,11 +2,13 @@
 //! faults, one seed.
 //!
 //! A [`Simulation`] holds named hosts; each [`SimHost`] is a reactor (time,
-//! TCP, UNIX, core) for the very code that runs on the mio reactor:
+//! TCP, UDP, UNIX, core) for the very code that runs on the mio reactor:
 //! services, `ClientService`, endpoints built from description strings
 //! (`tcp:host=db:port=5432` resolves `db` inside the simulation),
-//! protocols. Links have latency, jitter and bandwidth; streams keep TCP's
-//! promises; the test (or a seeded [`FaultPlan`]) partitions, repairs,
+//! protocols. Links have latency, jitter, bandwidth and a datagram loss
+//! rate; streams keep TCP's promises, datagrams UDP's (late, reordered,
+//! lost or refused, never resent; multicast groups span hosts); the test
+//! (or a seeded [`FaultPlan`]) partitions, repairs,
 //! holds, releases, crashes and restarts. Simulated minutes take
 //! milliseconds, and one `u64` seed fixes the whole run and its trace.
 //!
@@ -59,6 +61,7 @@
 //! stalls a stream rather than refusing it).
 
 mod connector;
+mod datagram;
 mod error;
 mod faults;
 mod host;

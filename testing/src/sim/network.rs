@@ -46,6 +46,9 @@ pub struct Link {
     pub jitter: Duration,
     /// Bytes per second each direction carries; `None` for no limit.
     pub bandwidth: Option<u64>,
+    /// Datagrams lost, in parts per million (streams resend, so only UDP
+    /// sees it): see [`Link::datagram_loss`].
+    loss_ppm: u32,
 }
 
 impl Link {
@@ -55,6 +58,7 @@ impl Link {
             latency,
             jitter: Duration::ZERO,
             bandwidth: None,
+            loss_ppm: 0,
         }
     }
 
@@ -68,6 +72,18 @@ impl Link {
     pub fn bandwidth(mut self, bytes_per_second: u64) -> Link {
         self.bandwidth = Some(bytes_per_second.max(1));
         self
+    }
+
+    /// Loses this fraction (0 to 1) of the datagrams sent over the link,
+    /// each drawn from the simulation's seed.
+    pub fn datagram_loss(mut self, fraction: f64) -> Link {
+        self.loss_ppm = (fraction.clamp(0.0, 1.0) * 1_000_000.0).round() as u32;
+        self
+    }
+
+    /// The fraction of datagrams lost.
+    pub fn loss(&self) -> f64 {
+        f64::from(self.loss_ppm) / 1_000_000.0
     }
 }
 
