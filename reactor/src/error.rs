@@ -1,7 +1,7 @@
 //! Twisted's error classes (`twisted.internet.error`, `twisted.internet.defer`)
 //! as Rust types.
 //!
-//! Each is a distinct type so that a [`Failure`] can be
+//! Each is a distinct type so that a [`Failure`](crate::Failure) can be
 //! checked and trapped by type, as Twisted checks by class:
 //! `failure.check::<ConnectionDone>()`.
 
@@ -10,10 +10,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use crate::{Address, Failure};
-
-mod udp;
-pub use udp::{MulticastJoinError, UdpError};
+use crate::Address;
 
 /// Declares a field-less error type with a fixed message.
 macro_rules! unit_error {
@@ -162,6 +159,16 @@ macro_rules! io_error {
     };
 }
 
+mod defer;
+mod task;
+mod udp;
+pub use defer::{
+    CircularChainError, DeferredTypeError, FailureGroup, FirstError, InvalidTokens, PanicError,
+    QueueOverflow, QueueUnderflow,
+};
+pub use task::{LoopingCallError, SchedulerError};
+pub use udp::{MulticastJoinError, UdpError};
+
 io_error!(
     /// The connection was lost uncleanly (`error.ConnectionLost`): a reset, a
     /// read or write error, or the reactor shutting down.
@@ -246,121 +253,6 @@ impl Error for CannotListenError {
         Some(&self.source)
     }
 }
-
-/// One input of a [`DeferredList`](crate::DeferredList) failed first
-/// (`defer.FirstError`): the list's failure when it fires on the first errback.
-#[derive(Debug, Clone)]
-pub struct FirstError {
-    /// The input's own failure.
-    pub failure: Failure,
-    /// The input's index in the list.
-    pub index: usize,
-}
-
-impl fmt::Display for FirstError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FirstError[#{}, {}]", self.index, self.failure)
-    }
-}
-
-impl Error for FirstError {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(self.failure.error())
-    }
-}
-
-impl PartialEq for FirstError {
-    /// Equal when the index is equal and the failures are the same failure.
-    fn eq(&self, other: &FirstError) -> bool {
-        self.index == other.index && self.failure.is_same(&other.failure)
-    }
-}
-
-/// Every input of a [`race`](crate::race) failed (`defer.FailureGroup`).
-#[derive(Debug, Clone)]
-pub struct FailureGroup {
-    /// The inputs' failures, in input order.
-    pub failures: Vec<Failure>,
-}
-
-impl fmt::Display for FailureGroup {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "all {} inputs failed", self.failures.len())?;
-        for failure in &self.failures {
-            write!(f, "; {failure}")?;
-        }
-        Ok(())
-    }
-}
-
-impl Error for FailureGroup {}
-
-/// A panic caught in a callback, a timed call or a protocol method, turned
-/// into a failure so the reactor keeps going.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PanicError {
-    /// The panic's message, when it was a string.
-    pub message: String,
-}
-
-impl PanicError {
-    /// From the payload `std::panic::catch_unwind` returned.
-    pub fn from_payload(payload: &(dyn std::any::Any + Send)) -> PanicError {
-        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            (*s).to_string()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "<non-string panic payload>".to_string()
-        };
-        PanicError { message }
-    }
-}
-
-impl fmt::Display for PanicError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "panicked: {}", self.message)
-    }
-}
-
-impl Error for PanicError {}
-
-/// A callback expected a different result type than the chain carried.
-///
-/// It only happens when callbacks are added through a stale handle: a
-/// `Deferred<T>` kept from before `add_callback` turned the chain into a
-/// `Deferred<U>`. Add callbacks through the handle the last call returned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeferredTypeError {
-    /// The type the callback expected.
-    pub expected: &'static str,
-    /// The type the chain held.
-    pub found: &'static str,
-}
-
-impl fmt::Display for DeferredTypeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "callback expected a {} but the Deferred held a {} (callbacks added through a stale handle?)",
-            self.expected, self.found
-        )
-    }
-}
-
-impl Error for DeferredTypeError {}
-
-/// A callback returned the very `Deferred` it was attached to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CircularChainError;
-
-impl fmt::Display for CircularChainError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a callback returned the Deferred it was attached to")
-    }
-}
-
-impl Error for CircularChainError {}
 
 /// Misuse of the producer/consumer API (Twisted raises `RuntimeError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -450,138 +342,6 @@ unit_error!(
     "the reactor is gone; the call was not queued"
 );
 
-/// Misuse of a [`LoopingCall`](crate::task::LoopingCall) (Twisted asserts).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LoopingCallError {
-    /// `start` while it is running.
-    AlreadyRunning,
-    /// `start` after `stop` while the loop's last iteration is still in
-    /// progress (the function is running, or its Deferred has not fired):
-    /// the loop has not finished until the Deferred from `start` fires.
-    StillStopping,
-    /// `stop` or `reset` while it is not running.
-    NotRunning,
-}
-
-impl fmt::Display for LoopingCallError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LoopingCallError::AlreadyRunning => "tried to start an already running LoopingCall",
-            LoopingCallError::StillStopping => {
-                "tried to start a LoopingCall whose last iteration has not finished; \
-                 start it again once the Deferred from start() fires"
-            }
-            LoopingCallError::NotRunning => "the LoopingCall is not running",
-        })
-    }
-}
-
-impl Error for LoopingCallError {}
-
-/// [`DeferredQueue::put`](crate::DeferredQueue::put) on a queue already
-/// holding `size` items with nobody waiting (`defer.QueueOverflow`). It
-/// hands the rejected item back: [`into_item`](QueueOverflow::into_item).
-pub struct QueueOverflow<T = ()> {
-    item: T,
-}
-
-impl<T> QueueOverflow<T> {
-    /// The error for `item`, which was not queued.
-    pub fn new(item: T) -> QueueOverflow<T> {
-        QueueOverflow { item }
-    }
-
-    /// The item that was not queued.
-    pub fn into_item(self) -> T {
-        self.item
-    }
-}
-
-impl<T> fmt::Debug for QueueOverflow<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueOverflow").finish_non_exhaustive()
-    }
-}
-
-impl<T> fmt::Display for QueueOverflow<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the DeferredQueue is full: it already holds its size limit of items")
-    }
-}
-
-impl<T> Error for QueueOverflow<T> {}
-
-unit_error!(
-    /// [`DeferredQueue::get`](crate::DeferredQueue::get) on an empty queue
-    /// that already has `backlog` gets waiting (`defer.QueueUnderflow`).
-    QueueUnderflow,
-    "the DeferredQueue is empty and already has its backlog limit of gets waiting"
-);
-
-/// A [`DeferredSemaphore`](crate::DeferredSemaphore) was asked for fewer
-/// than one token (Twisted raises `ValueError`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct InvalidTokens {
-    /// The count that was asked for.
-    pub tokens: usize,
-}
-
-impl fmt::Display for InvalidTokens {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "a DeferredSemaphore needs at least 1 token, not {}",
-            self.tokens
-        )
-    }
-}
-
-impl Error for InvalidTokens {}
-
-/// Why a [`Cooperator`](crate::task::Cooperator) or one of its
-/// [`CooperativeTask`](crate::task::CooperativeTask)s refused an operation,
-/// or why a task ended without finishing (Twisted's `task.SchedulerError`
-/// and its subclasses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SchedulerError {
-    /// The cooperator was stopped while the task ran, or before it was added
-    /// (`SchedulerStopped`).
-    SchedulerStopped,
-    /// The task's iterator was exhausted (`TaskDone`).
-    TaskDone,
-    /// The task was stopped with `stop` (`TaskStopped`).
-    TaskStopped,
-    /// The task's iterator failed (`TaskFailed`).
-    TaskFailed,
-    /// `resume` on a task that is not paused (`NotPaused`).
-    NotPaused,
-}
-
-impl SchedulerError {
-    /// Whether the task is finished for good (Twisted's `TaskFinished`).
-    pub fn is_task_finished(&self) -> bool {
-        matches!(
-            self,
-            SchedulerError::TaskDone | SchedulerError::TaskStopped | SchedulerError::TaskFailed
-        )
-    }
-}
-
-impl fmt::Display for SchedulerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SchedulerError::SchedulerStopped => "the cooperator was stopped",
-            SchedulerError::TaskDone => "the task already finished: its iterator is exhausted",
-            SchedulerError::TaskStopped => "the task was stopped",
-            SchedulerError::TaskFailed => "the task already ended: its iterator failed",
-            SchedulerError::NotPaused => "the task is not paused",
-        })
-    }
-}
-
-impl Error for SchedulerError {}
 pub use crate::process_error::{
     ChildFdError, ProcessDone, ProcessTerminated, SignalError, SpawnError,
 };

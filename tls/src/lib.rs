@@ -84,6 +84,7 @@ mod error;
 mod factory;
 mod layer;
 mod options;
+mod pem;
 mod protocol;
 mod strings;
 mod transport;
@@ -91,10 +92,8 @@ mod transport;
 pub use endpoints::{TlsClientEndpoint, TlsServerEndpoint};
 pub use error::{TlsConfigError, TlsError, TlsErrorKind};
 pub use factory::{start_tls, TlsFactory};
-pub use options::{
-    crypto_provider, load_certificates, load_private_key, ClientTlsOptions, ServerTlsOptions,
-    TlsContext, TlsVersion,
-};
+pub use options::{ClientTlsOptions, ServerTlsOptions, TlsContext, TlsVersion};
+pub use pem::{crypto_provider, load_certificates, load_private_key};
 pub use protocol::TlsProtocol;
 pub use rustls;
 pub use strings::register_tls_endpoints;

@@ -4,6 +4,7 @@
 mod core;
 mod endpoint;
 mod factory;
+mod multicast;
 mod process;
 mod process_options;
 mod producer;
@@ -21,6 +22,7 @@ pub use endpoint::{
     StreamClientEndpoint, StreamClientEndpointExt, StreamServerEndpoint, StreamServerEndpointExt,
 };
 pub use factory::{DynProtocolFactory, HookedProtocol, ProtocolFactory};
+pub use multicast::{MulticastInterface, MulticastTransport};
 pub use process::{
     parse_signal, ProcessProtocol, ProcessProtocolRef, ProcessTransport, ProcessTransportRef,
     ReactorProcess,
@@ -37,7 +39,7 @@ pub use time::{ReactorTime, ReactorTimeExt};
 pub use tls::{StartTlsError, StartTlsTransport, TlsTransport};
 pub use transport::{TcpTransport, Transport, TransportRef, UnixTransport};
 pub use udp::{
-    DatagramProtocol, DatagramProtocolRef, MulticastInterface, MulticastTransport, ReactorUdp,
-    UdpTransport, UdpTransportRef, DEFAULT_MAX_PACKET_SIZE,
+    DatagramProtocol, DatagramProtocolRef, ReactorUdp, UdpTransport, UdpTransportRef,
+    DEFAULT_MAX_PACKET_SIZE,
 };
 pub use unix::{ReactorUnix, DEFAULT_UNIX_MODE};
