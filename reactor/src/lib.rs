@@ -88,6 +88,8 @@
 mod address;
 mod borrowed;
 pub use borrowed::{borrow_protocol, deliver_connection_lost};
+mod connector_base;
+pub use connector_base::ConnectorBase;
 mod default_factory;
 mod defer;
 pub mod error;

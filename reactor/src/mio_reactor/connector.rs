@@ -22,7 +22,7 @@ use crate::error::{
     UserError,
 };
 use crate::interfaces::{Connector, ConnectorState, DynProtocolFactory};
-use crate::{Address, Deferred, DelayedCall, Failure, ReactorTimeExt};
+use crate::{Address, ConnectorBase, Deferred, Failure, ReactorTimeExt};
 
 /// Where a connector connects to.
 pub(crate) enum Target {
@@ -132,18 +132,13 @@ pub(crate) struct StreamConnector {
     me: Weak<StreamConnector>,
     reactor: Weak<ReactorState>,
     target: Target,
-    factory: Rc<dyn DynProtocolFactory>,
+    base: ConnectorBase<Connection>,
     timeout: Duration,
-    state: Cell<ConnectorState>,
     attempt: RefCell<Option<Attempt>>,
-    /// Covers resolution and the connect.
-    timeout_call: RefCell<Option<DelayedCall>>,
     /// A host name being resolved on the worker pool.
     resolving: RefCell<Option<Deferred<SocketAddr>>>,
     /// Which attempt a resolution belongs to.
     attempts: Cell<u64>,
-    transport: RefCell<Option<Rc<Connection>>>,
-    factory_started: Cell<bool>,
 }
 
 impl StreamConnector {
@@ -157,15 +152,11 @@ impl StreamConnector {
             me: me.clone(),
             reactor: reactor.downgrade(),
             target,
-            factory,
+            base: ConnectorBase::new(factory),
             timeout,
-            state: Cell::new(ConnectorState::Disconnected),
             attempt: RefCell::new(None),
-            timeout_call: RefCell::new(None),
             resolving: RefCell::new(None),
             attempts: Cell::new(0),
-            transport: RefCell::new(None),
-            factory_started: Cell::new(false),
         });
         connector.start_attempt();
         connector
@@ -175,12 +166,7 @@ impl StreamConnector {
         let Some(reactor) = self.reactor.upgrade() else {
             return;
         };
-        if !self.factory_started.replace(true) {
-            self.factory.do_start();
-        }
-        self.state.set(ConnectorState::Connecting);
-        self.factory.started_connecting(self);
-        if self.state.get() != ConnectorState::Connecting {
+        if !self.base.begin_attempt(self) {
             return; // the hook stopped it
         }
         let attempt = self.attempts.get() + 1;
@@ -194,7 +180,7 @@ impl StreamConnector {
                 )));
             }
         });
-        *self.timeout_call.borrow_mut() = Some(call);
+        self.base.set_timeout(call);
         let Some((host, port)) = self.target.name_to_resolve() else {
             return self.open_and_register(None);
         };
@@ -264,9 +250,7 @@ impl StreamConnector {
     /// Ends the attempt under way: stops the timer and any resolution, and
     /// hands back the socket if there is one.
     fn take_attempt(&self) -> Option<Stream> {
-        if let Some(call) = self.timeout_call.borrow_mut().take() {
-            let _ = call.cancel();
-        }
+        self.base.cancel_timeout();
         if let Some(resolving) = self.resolving.borrow_mut().take() {
             resolving.cancel();
         }
@@ -279,19 +263,11 @@ impl StreamConnector {
     }
 
     fn fail(&self, reason: Failure) {
-        if self.state.get() != ConnectorState::Connecting {
+        if !self.base.is_connecting() {
             return;
         }
         drop(self.take_attempt());
-        self.state.set(ConnectorState::Disconnected);
-        self.factory.client_connection_failed(self, reason);
-        self.maybe_stop_factory();
-    }
-
-    fn maybe_stop_factory(&self) {
-        if self.state.get() == ConnectorState::Disconnected && self.factory_started.replace(false) {
-            self.factory.do_stop();
-        }
+        self.base.connection_failed(self, reason);
     }
 
     fn connected(&self) {
@@ -305,23 +281,17 @@ impl StreamConnector {
             Ok(peer) => peer,
             Err(e) => return self.fail(connect_failure(e)),
         };
-        let Some(protocol) = build(&*self.factory, &peer) else {
+        let Some(protocol) = build(&**self.base.factory(), &peer) else {
             return self.fail(Failure::new(NoProtocol));
         };
         let me = self.me.clone();
         let on_close = Box::new(move |reason: Failure| {
             if let Some(me) = me.upgrade() {
-                me.transport.borrow_mut().take();
-                me.state.set(ConnectorState::Disconnected);
-                me.factory.client_connection_lost(&*me, reason);
-                me.maybe_stop_factory();
+                me.base.connection_lost(&*me, reason);
             }
         });
         match Connection::start(&reactor, stream, Some(peer), None, protocol, Some(on_close)) {
-            Ok(connection) => {
-                self.state.set(ConnectorState::Connected);
-                *self.transport.borrow_mut() = Some(connection);
-            }
+            Ok(connection) => self.base.connected(connection),
             Err(e) => self.fail(connect_failure(e)),
         }
     }
@@ -357,30 +327,15 @@ impl IoSource for StreamConnector {
 
 impl Connector for StreamConnector {
     fn stop_connecting(&self) -> Result<(), NotConnectingError> {
-        if self.state.get() != ConnectorState::Connecting {
-            return Err(NotConnectingError);
-        }
-        self.fail(Failure::new(UserError));
-        Ok(())
+        self.base.stop_connecting(|reason| self.fail(reason))
     }
 
     fn disconnect(&self) {
-        match self.state.get() {
-            ConnectorState::Connecting => {
-                let _ = self.stop_connecting();
-            }
-            ConnectorState::Connected => {
-                let transport = self.transport.borrow().clone();
-                if let Some(transport) = transport {
-                    crate::Transport::lose_connection(&*transport);
-                }
-            }
-            ConnectorState::Disconnected => {}
-        }
+        self.base.disconnect(|reason| self.fail(reason));
     }
 
     fn connect(&self) {
-        if self.state.get() == ConnectorState::Disconnected {
+        if self.base.state() == ConnectorState::Disconnected {
             self.start_attempt();
         }
     }
@@ -390,7 +345,7 @@ impl Connector for StreamConnector {
     }
 
     fn state(&self) -> ConnectorState {
-        self.state.get()
+        self.base.state()
     }
 }
 
@@ -398,7 +353,7 @@ impl fmt::Debug for StreamConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamConnector")
             .field("destination", &self.target.address())
-            .field("state", &self.state.get())
+            .field("state", &self.base.state())
             .finish()
     }
 }

@@ -1,7 +1,7 @@
 //! Connection set-up in the simulation: [`SimConnector`] (the client's
 //! SYN, its answer, the connect time-out) and [`SimPort`] (a listener).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use torsion_reactor::error::{
     CannotListenError, ConnectionDone, ConnectionRefused, DnsLookupError, NoProtocol,
-    NotConnectingError, TimeoutError, UserError,
+    NotConnectingError, TimeoutError,
 };
 use torsion_reactor::{
-    Address, Connector, ConnectorState, Deferred, DelayedCall, DynProtocolFactory, Failure,
+    Address, Connector, ConnectorBase, ConnectorState, Deferred, DynProtocolFactory, Failure,
     ListeningPort, ReactorTime,
 };
 
@@ -57,14 +57,10 @@ pub(crate) struct SimConnector {
     me: Weak<SimConnector>,
     host: SimHost,
     target: Target,
-    factory: Rc<dyn DynProtocolFactory>,
+    base: ConnectorBase<SimStream>,
     timeout: Duration,
-    state: Cell<ConnectorState>,
     attempt: Cell<u64>,
     epoch: Cell<u64>,
-    timeout_call: RefCell<Option<DelayedCall>>,
-    transport: RefCell<Option<Rc<SimStream>>>,
-    factory_started: Cell<bool>,
 }
 
 impl SimConnector {
@@ -78,14 +74,10 @@ impl SimConnector {
             me: me.clone(),
             host: host.clone(),
             target,
-            factory,
+            base: ConnectorBase::new(factory),
             timeout,
-            state: Cell::new(ConnectorState::Disconnected),
             attempt: Cell::new(0),
             epoch: Cell::new(host.inner.epoch.get()),
-            timeout_call: RefCell::new(None),
-            transport: RefCell::new(None),
-            factory_started: Cell::new(false),
         });
         connector.start_attempt();
         connector
@@ -97,18 +89,13 @@ impl SimConnector {
 
     fn current(&self, attempt: u64) -> bool {
         self.attempt.get() == attempt
-            && self.state.get() == ConnectorState::Connecting
+            && self.base.is_connecting()
             && self.epoch.get() == self.host.inner.epoch.get()
     }
 
     fn start_attempt(&self) {
-        if !self.factory_started.replace(true) {
-            self.factory.do_start();
-        }
         self.epoch.set(self.host.inner.epoch.get());
-        self.state.set(ConnectorState::Connecting);
-        self.factory.started_connecting(self);
-        if self.state.get() != ConnectorState::Connecting {
+        if !self.base.begin_attempt(self) {
             return; // the hook stopped it
         }
         let attempt = self.attempt.get() + 1;
@@ -123,7 +110,7 @@ impl SimConnector {
                 )))
             }),
         );
-        *self.timeout_call.borrow_mut() = Some(call);
+        self.base.set_timeout(call);
         let net = self.host.net();
         let from = self.host.inner.id;
         let destination = match &self.target {
@@ -280,37 +267,27 @@ impl SimConnector {
     }
 
     fn connected(&self, stream: Rc<SimStream>) {
-        if let Some(call) = self.timeout_call.borrow_mut().take() {
-            let _ = call.cancel();
-        }
+        self.base.cancel_timeout();
         let peer = stream.peer_address();
-        let Some(protocol) = self.factory.build_protocol(&peer) else {
+        let Some(protocol) = self.base.factory().build_protocol(&peer) else {
             stream.kill();
             return self.fail(Failure::new(NoProtocol));
         };
         let me = self.me.clone();
         stream.set_on_close(Box::new(move |reason: Failure| {
             if let Some(me) = me.upgrade() {
-                me.transport.borrow_mut().take();
-                me.state.set(ConnectorState::Disconnected);
-                me.factory.client_connection_lost(&*me, reason);
-                me.maybe_stop_factory();
+                me.base.connection_lost(&*me, reason);
             }
         }));
-        self.state.set(ConnectorState::Connected);
-        *self.transport.borrow_mut() = Some(stream.clone());
+        self.base.connected(stream.clone());
         stream.start(protocol);
     }
 
     fn fail(&self, reason: Failure) {
-        if self.state.get() != ConnectorState::Connecting {
+        if !self.base.is_connecting() {
             return;
         }
-        if let Some(call) = self.timeout_call.borrow_mut().take() {
-            let _ = call.cancel();
-        }
         self.attempt.set(self.attempt.get() + 1);
-        self.state.set(ConnectorState::Disconnected);
         if let Some(net) = self.host.inner.net.upgrade() {
             net.record(format!(
                 "{}: connect ({}) failed: {}",
@@ -319,43 +296,21 @@ impl SimConnector {
                 reason.error_message()
             ));
         }
-        self.factory.client_connection_failed(self, reason);
-        self.maybe_stop_factory();
-    }
-
-    fn maybe_stop_factory(&self) {
-        if self.state.get() == ConnectorState::Disconnected && self.factory_started.replace(false) {
-            self.factory.do_stop();
-        }
+        self.base.connection_failed(self, reason);
     }
 }
 
 impl Connector for SimConnector {
     fn stop_connecting(&self) -> Result<(), NotConnectingError> {
-        if self.state.get() != ConnectorState::Connecting {
-            return Err(NotConnectingError);
-        }
-        self.fail(Failure::new(UserError));
-        Ok(())
+        self.base.stop_connecting(|reason| self.fail(reason))
     }
 
     fn disconnect(&self) {
-        match self.state.get() {
-            ConnectorState::Connecting => {
-                let _ = self.stop_connecting();
-            }
-            ConnectorState::Connected => {
-                let transport = self.transport.borrow().clone();
-                if let Some(transport) = transport {
-                    torsion_reactor::Transport::lose_connection(&*transport);
-                }
-            }
-            ConnectorState::Disconnected => {}
-        }
+        self.base.disconnect(|reason| self.fail(reason));
     }
 
     fn connect(&self) {
-        if self.state.get() == ConnectorState::Disconnected {
+        if self.base.state() == ConnectorState::Disconnected {
             self.start_attempt();
         }
     }
@@ -365,7 +320,7 @@ impl Connector for SimConnector {
     }
 
     fn state(&self) -> ConnectorState {
-        self.state.get()
+        self.base.state()
     }
 }
 
@@ -374,7 +329,7 @@ impl fmt::Debug for SimConnector {
         f.debug_struct("SimConnector")
             .field("host", &self.host.name())
             .field("target", &self.target)
-            .field("state", &self.state.get())
+            .field("state", &self.base.state())
             .finish()
     }
 }
