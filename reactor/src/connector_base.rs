@@ -154,8 +154,9 @@ impl<T: Transport + ?Sized> ConnectorBase<T> {
     /// The attempt failed (Twisted's `connectionFailed`): the time-out is
     /// cancelled, the connector is disconnected, the factory's
     /// `client_connection_failed` is called, then its `do_stop` unless the
-    /// hook connected again. The caller checks [`is_connecting`]
-    /// (ConnectorBase::is_connecting) and ends its own attempt first.
+    /// hook connected again. The caller checks
+    /// [`is_connecting`](ConnectorBase::is_connecting) and ends its own
+    /// attempt first.
     pub fn connection_failed(&self, connector: &dyn Connector, reason: Failure) {
         self.cancel_timeout();
         self.state.set(ConnectorState::Disconnected);

@@ -182,8 +182,8 @@ fn process_command_line_arguments() {
 /// child on both spawning paths, which is what is checked here. Twisted
 /// uses SIGUSR1 and resets every ignored signal; resetting others needs
 /// code between fork and exec, so a signal the parent ignores on purpose
-/// (other than SIGPIPE) stays ignored in the child (see `ChildFd`'s docs
-/// on what Torsion does without `unsafe`).
+/// (other than SIGPIPE) stays ignored in the child (see `ProcessOptions`'
+/// docs).
 #[test]
 fn child_signal_handling() {
     for path in [Path::PosixSpawn, Path::Fork] {

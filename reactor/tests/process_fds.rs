@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::os::fd::OwnedFd;
 use std::rc::Rc;
 
 use torsion_reactor::error::{ChildFdError, SpawnError};
@@ -315,19 +316,34 @@ fn listed_fds(output: &[u8]) -> BTreeSet<i32> {
         .collect()
 }
 
+/// Whether `fd` of this process is close-on-exec.
+fn close_on_exec(fd: &impl std::os::fd::AsFd) -> bool {
+    rustix::io::fcntl_getfd(fd)
+        .expect("fcntl")
+        .contains(rustix::io::FdFlags::CLOEXEC)
+}
+
+/// A pipe's write end duplicated at `at` without close-on-exec, as
+/// Python's `os.dup2` makes it (inheritable), with the read end.
+fn inheritable_at(at: i32) -> (OwnedFd, OwnedFd) {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+    let high = rustix::io::fcntl_dupfd_cloexec(&write, at).expect("dup high");
+    rustix::io::fcntl_setfd(&high, rustix::io::FdFlags::empty()).expect("clear CLOEXEC");
+    assert!(!close_on_exec(&high));
+    (read, high)
+}
+
 /// The child has stdin, stdout and stderr, and not a descriptor the parent
-/// has open at a number it is unlikely to use itself (Twisted's
-/// `test_openFileDescriptors`; the parent's descriptor is close-on-exec,
-/// as every descriptor Rust opens is: see `ChildFd`'s docs).
+/// has open, inheritable, at a number it is unlikely to use itself
+/// (Twisted's `test_openFileDescriptors`). Twisted closes it in the child;
+/// we mark it close-on-exec before the spawn: it stays open here.
 #[test]
 fn test_open_file_descriptors() {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
         .current
         .unwrap_or(1024)
         .min(65_536) as i32;
-    let unlikely_fd_at = limit - 17;
-    let (_read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
-    let unlikely = rustix::io::fcntl_dupfd_cloexec(&write, unlikely_fd_at).expect("dup high");
+    let (_read, unlikely) = inheritable_at(limit - 17);
     let unlikely_fd = std::os::fd::AsRawFd::as_raw_fd(&unlikely);
     let reactor = reactor();
     let r = run(&reactor, python(LIST_FDS), None);
@@ -340,7 +356,36 @@ fn test_open_file_descriptors() {
             .collect::<BTreeSet<_>>(),
         BTreeSet::from([0, 1, 2])
     );
+    assert!(close_on_exec(&unlikely), "marked, and still open here");
     drop(unlikely);
+}
+
+/// An inheritable descriptor the child is given on its own number (the
+/// `dup2`-less path of the mapping) reaches the child; another one, not
+/// given, does not; the child's writes through it arrive.
+#[test]
+fn inheritable_descriptor_given_on_its_own_number() {
+    let (read, given) = inheritable_at(200);
+    let (_other_read, other) = inheritable_at(201);
+    let (given_fd, other_fd) = (
+        std::os::fd::AsRawFd::as_raw_fd(&given),
+        std::os::fd::AsRawFd::as_raw_fd(&other),
+    );
+    let reactor = reactor();
+    let script = format!("{LIST_FDS}\nos.write({given_fd}, b'through')");
+    let r = run(
+        &reactor,
+        python(&script).child_fd(given_fd, ChildFd::Fd(given)),
+        None,
+    );
+    assert_eq!(r.borrow().ended(), Some(Exit::Done));
+    let seen = listed_fds(&r.borrow().output(1));
+    assert!(seen.contains(&given_fd), "{seen:?}");
+    assert!(!seen.contains(&other_fd), "{seen:?}");
+    let mut got = [0u8; 16];
+    let n = rustix::io::read(&read, &mut got).expect("read");
+    assert_eq!(&got[..n], b"through");
+    drop(other);
 }
 
 /// A descriptor of ours mapped to child descriptor 7 is open there, and is

@@ -28,13 +28,16 @@ use std::path::{Path, PathBuf};
 /// `/dev/null` there instead (a closed standard descriptor would be
 /// reused by the child's first `open`).
 ///
-/// Descriptors not mentioned are not passed. Twisted closes every other
-/// descriptor in the child; Torsion, like `std` and tokio, relies on
-/// close-on-exec, which every descriptor Rust's `std`, mio, rustix and
-/// Torsion open has: a descriptor made inheritable on purpose elsewhere
-/// (by C code, or inherited by this process without close-on-exec) is
-/// inherited by the child too, because closing it in the child would need
-/// code between fork and exec.
+/// Descriptors not mentioned are not passed, as in Twisted, which closes
+/// every other descriptor in the child. Closing them there would need code
+/// of ours between fork and exec, so the mio reactor marks every
+/// descriptor of this process from 3 up close-on-exec before each spawn
+/// instead: the descriptors Rust's `std`, mio, rustix and Torsion open have
+/// the flag already; the ones that did not (inherited by this process
+/// from a supervisor, or opened by C code) stay open here but are no
+/// longer inherited by any child started after, by `spawn_process` or
+/// otherwise (as Python makes every descriptor since PEP 446). Pass a
+/// descriptor a child should have as [`ChildFd::Fd`].
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ChildFd {
@@ -72,6 +75,13 @@ pub enum ChildFd {
 /// the environment is inherited unless [`env_clear`](Self::env_clear) is
 /// called (Twisted's `env={}` default clears it, `env=None` inherits):
 /// Rust's `Command` default, which is what most callers want.
+///
+/// Twisted resets every signal the parent ignores to its default in the
+/// child. `std` resets SIGPIPE, the one the Rust runtime ignores; a signal
+/// this process ignores on purpose (SIGHUP under `nohup`, say) stays
+/// ignored in the child, because resetting it would need code of ours
+/// between fork and exec (a shell cannot undo it either: POSIX `sh`
+/// keeps a signal ignored at entry ignored); the child has to reset it.
 #[derive(Debug)]
 pub struct ProcessOptions {
     pub(crate) program: PathBuf,

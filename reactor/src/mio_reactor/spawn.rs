@@ -5,6 +5,11 @@
 //! The code that must run between fork and exec (a `dup2` onto descriptor
 //! 3 and up; `setsid` and `TIOCSCTTY` for a terminal) is the
 //! `command-fds` and `pty-process` crates', so none of ours is `unsafe`.
+//!
+//! Twisted's child closes every descriptor it was not given. We get the
+//! same child by marking every descriptor of ours from 3 up close-on-exec
+//! before each spawn ([`no_inheritable_descriptors`]); the mapped ones are
+//! duplicated onto their child numbers, which clears the flag there.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -33,6 +38,7 @@ pub(super) fn start(options: ProcessOptions) -> Result<Started, SpawnError> {
     }
     let program = options.program.clone();
     let (mut command, ends) = command_for(options)?;
+    no_inheritable_descriptors();
     let spawned = command.spawn();
     // The child's ends of the pipes live in the command: closing them
     // here is what lets us see end-of-file when the child closes its.
@@ -74,6 +80,7 @@ fn start_on_pty(options: ProcessOptions, size: PtySize) -> Result<Started, Spawn
     }
     // `spawn` consumes the command and the slave end: only the child
     // holds the terminal afterwards.
+    no_inheritable_descriptors();
     let child = command
         .spawn(pts)
         .map_err(|e| SpawnError::from_io(program, pty_io_error(e)))?;
@@ -92,6 +99,18 @@ fn start_on_pty(options: ProcessOptions, size: PtySize) -> Result<Started, Spawn
         ],
         pty: Some(hold),
     })
+}
+
+/// Marks every descriptor of this process from 3 up close-on-exec, so a
+/// child gets only what its [`ChildFd`] map names (Twisted closes the rest
+/// in the child). The descriptors Rust's `std`, mio, rustix and Torsion
+/// open have the flag already; this catches the ones that do not: inherited
+/// by this process (a supervisor's, systemd's sockets) or opened by C code.
+/// They stay open here, only no longer inherited by any child started
+/// after (as Python makes every descriptor since PEP 446). One
+/// `close_range(CLOSE_RANGE_CLOEXEC)` call on Linux 5.11 and later.
+fn no_inheritable_descriptors() {
+    close_fds::set_fds_cloexec_threadsafe(3, &[]);
 }
 
 fn pty_io_error(error: pty_process::Error) -> io::Error {
