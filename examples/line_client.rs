@@ -44,7 +44,8 @@ struct State {
 type Shared = Rc<RefCell<State>>;
 
 /// Sends what is queued if connected; when stdin is done and nothing is
-/// left, stops the service (which flushes and closes) and then the reactor.
+/// left to send, stops the service (which flushes and closes the
+/// connection, or stops retrying if there is none) and then the reactor.
 fn pump(state: &Shared) {
     let finishing = {
         let mut state = state.borrow_mut();
@@ -53,7 +54,7 @@ fn pump(state: &Shared) {
                 network.write_sequence(&[&line, b"\r\n"]);
             }
         }
-        (state.stdin_closed && state.queued.is_empty() && state.network.is_some())
+        (state.stdin_closed && state.queued.is_empty())
             .then(|| (state.service.clone(), state.reactor.clone()))
     };
     if let Some((Some(service), Some(reactor))) = finishing {

@@ -111,3 +111,73 @@ fn line_client_sends_piped_lines_and_exits() {
         "{lines:?}"
     );
 }
+
+/// Says nothing: stdin is closed by the test.
+#[derive(Default)]
+struct Silent {
+    transport: Option<ProcessTransportRef>,
+    ended: Option<Failure>,
+    stderr: Vec<u8>,
+}
+
+impl ProcessProtocol for Silent {
+    fn connection_made(&mut self, transport: ProcessTransportRef) {
+        self.transport = Some(transport);
+    }
+    fn err_received(&mut self, data: &[u8]) {
+        self.stderr.extend_from_slice(data);
+    }
+    fn process_ended(&mut self, reason: Failure) {
+        self.ended = Some(reason);
+    }
+}
+
+/// Stdin ending while the server is down, with nothing left to send, ends
+/// the client (it stops retrying) instead of waiting for a reconnection.
+#[test]
+fn line_client_exits_when_stdin_ends_while_the_server_is_down() {
+    let Some(binary) = line_client_binary() else {
+        panic!("line_client was not built next to the tests (cargo test builds examples)");
+    };
+    // A port nothing listens on: every attempt is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let reactor = Reactor::new().unwrap();
+    let child = Rc::new(RefCell::new(Silent::default()));
+    reactor
+        .spawn_process(
+            child.clone(),
+            ProcessOptions::new(binary)
+                .arg(format!("tcp:host=127.0.0.1:port={port}"))
+                .env("RUST_LOG", "info"),
+        )
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // Let it be refused (and schedule a retry) before its stdin ends.
+    while !String::from_utf8_lossy(&child.borrow().stderr).contains("Scheduling retry") {
+        assert!(Instant::now() < deadline, "the client never retried");
+        reactor.iterate(Some(Duration::from_millis(10))).unwrap();
+    }
+    let transport = child.borrow().transport.clone().unwrap();
+    transport.close_stdin();
+    let closed = Instant::now();
+    while child.borrow().ended.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "line_client kept retrying after its stdin ended: {}",
+            String::from_utf8_lossy(&child.borrow().stderr)
+        );
+        reactor.iterate(Some(Duration::from_millis(10))).unwrap();
+    }
+    let child = child.borrow();
+    let reason = child.ended.as_ref().unwrap();
+    assert!(
+        reason.check::<ProcessDone>(),
+        "{reason}: {}",
+        String::from_utf8_lossy(&child.stderr)
+    );
+    assert!(closed.elapsed() < Duration::from_secs(5));
+}
