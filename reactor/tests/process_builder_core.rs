@@ -1,9 +1,11 @@
 //! Twisted's `ProcessTestsBuilder` (`twisted/internet/test/test_process.py`),
 //! first part: writes in sequence, early and timely reaping, the exit
 //! callbacks and their order, pausing a child's output, environment,
-//! working directory, descriptor mapping, signal names and SIGCHLD. The
-//! rest is in `process_builder.rs`. Children are `/bin/sh`, `cat` and
-//! `true`; every wait is bounded by a deadline.
+//! working directory, descriptor mapping, signal names and SIGCHLD, the
+//! transport handed back, and signalling a child that exited unnoticed
+//! (`MockProcessTests.test_killExited*` of `twisted/test/test_process.py`).
+//! The rest is in `process_builder.rs`. Children are `/bin/sh`, `cat`,
+//! `true` and `python3`; every wait is bounded by a deadline.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -244,4 +246,69 @@ fn sigchld_reaping() {
         };
         assert_eq!(r.borrow().ended(), Some(expected));
     }
+}
+
+/// `spawn_process` hands back the transport at once, the very one the
+/// protocol got in `connection_made`, with the child's pid, on pipes and
+/// on a terminal (Twisted's `test_processTransportInterface`, which checks
+/// the returned transport provides `IProcessTransport`; here the type says
+/// so, and what is checked is that it is the child's).
+#[test]
+fn process_transport_interface() {
+    for pty in [false, true] {
+        let reactor = reactor();
+        let recorder = Rc::new(RefCell::new(Recorder::default()));
+        let mut options = ProcessOptions::new("python3").args(["-c", ""]);
+        if pty {
+            options = options.use_pty(torsion_reactor::PtySize::default());
+        }
+        let transport = reactor
+            .spawn_process(recorder.clone(), options)
+            .expect("spawned");
+        let given = recorder.borrow().transport.clone().expect("connected");
+        assert!(Rc::ptr_eq(&transport, &given), "pty: {pty}");
+        let pid = transport.pid().expect("running");
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "pty: {pty}"
+        );
+        run_until(&reactor, || recorder.borrow().ended().is_some());
+        assert_eq!(recorder.borrow().ended(), Some(Exit::Done), "pty: {pty}");
+        assert_eq!(transport.pid(), None, "pty: {pty}");
+    }
+}
+
+/// A child that has exited but whose exit the reactor has not seen yet is
+/// still ours (a zombie: its pid cannot be reused), so signalling it is
+/// harmless and its status stays its own (Twisted's
+/// `test_killExitedButNotDetected`, where `kill` raising ESRCH is
+/// `ProcessExitedAlready`; holding the zombie until it is reaped rules that
+/// race out here). Once reaped, signalling it is `ProcessExitedAlready`
+/// (`test_killExited`).
+#[test]
+fn kill_exited_but_not_detected() {
+    let reactor = reactor();
+    let recorder = Rc::new(RefCell::new(Recorder::default()));
+    let transport = reactor
+        .spawn_process(recorder.clone(), ProcessOptions::new("true"))
+        .expect("spawned");
+    let pid = transport.pid().expect("running");
+    // Not iterating: the reactor cannot notice the exit meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("still ours");
+        let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+        if state.starts_with('Z') {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the child did not exit: {stat}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(transport.signal_process("KILL").is_ok());
+    run_until(&reactor, || recorder.borrow().ended().is_some());
+    assert_eq!(recorder.borrow().ended(), Some(Exit::Done));
+    assert!(matches!(
+        transport.signal_process("KILL"),
+        Err(SignalError::ProcessExitedAlready)
+    ));
 }
