@@ -239,6 +239,14 @@ fn signal_term() {
     signal_test("SIGTERM", 15);
 }
 
+/// The less common names reach the child too (Twisted looks any name up in
+/// Python's `signal` module): `SIGPROF`, and `POLL`, Python's alias of IO.
+#[test]
+fn signal_by_less_common_names() {
+    signal_test("PROF", libc::SIGPROF);
+    signal_test("POLL", libc::SIGIO);
+}
+
 /// Spawning a program that does not exist is a typed error, not a panic,
 /// and the protocol is never called.
 #[test]

@@ -254,7 +254,10 @@ impl fmt::Debug for dyn ProcessTransport {
 
 /// Parses a signal name or number for
 /// [`signal_process`](ProcessTransport::signal_process): `"TERM"`,
-/// `"SIGTERM"` and `"15"` all give 15.
+/// `"SIGTERM"` and `"15"` all give 15. Every named Linux signal is known,
+/// with Python's aliases (`"IOT"`, `"CLD"`, `"POLL"`); real-time signals
+/// (`SIGRTMIN` and up) are not, because they cannot be sent without
+/// `unsafe` code.
 ///
 /// # Errors
 ///
@@ -267,7 +270,10 @@ impl fmt::Debug for dyn ProcessTransport {
 ///
 /// assert_eq!(parse_signal("KILL")?, 9);
 /// assert_eq!(parse_signal("SIGINT")?, 2);
+/// assert_eq!(parse_signal("SIGUSR2")?, parse_signal("12")?);
+/// assert_eq!(parse_signal("PROF")?, 27);
 /// assert!(parse_signal("FOO").is_err());
+/// assert!(parse_signal("34").is_err()); // SIGRTMIN
 /// # Ok::<(), torsion_reactor::error::SignalError>(())
 /// ```
 pub fn parse_signal(signal: &str) -> Result<i32, SignalError> {
@@ -294,6 +300,19 @@ pub fn parse_signal(signal: &str) -> Result<i32, SignalError> {
         ("TTIN", libc::SIGTTIN),
         ("TTOU", libc::SIGTTOU),
         ("WINCH", libc::SIGWINCH),
+        ("URG", libc::SIGURG),
+        ("XCPU", libc::SIGXCPU),
+        ("XFSZ", libc::SIGXFSZ),
+        ("VTALRM", libc::SIGVTALRM),
+        ("PROF", libc::SIGPROF),
+        ("IO", libc::SIGIO),
+        ("PWR", libc::SIGPWR),
+        ("SYS", libc::SIGSYS),
+        ("STKFLT", libc::SIGSTKFLT),
+        // Python's aliases (Twisted looks names up in its signal module).
+        ("IOT", libc::SIGABRT),
+        ("CLD", libc::SIGCHLD),
+        ("POLL", libc::SIGIO),
     ];
     let unknown = || SignalError::UnknownSignal {
         name: signal.to_owned(),
