@@ -107,6 +107,7 @@
 //! | `basic.LineReceiver`, `LineOnlyReceiver` | [`protocols::LineReceiver`], [`protocols::LineOnlyReceiver`] |
 //! | `basic.NetstringReceiver`, `Int32StringReceiver` | [`protocols::NetstringReceiver`], [`protocols::Int32StringReceiver`] |
 //! | `twisted.internet.error` | [`error`] |
+//! | `base.BaseConnector` (writing a reactor's connectors) | [`ConnectorBase`] |
 //! | `task.Clock` | [`torsion_testing::Clock`](../torsion_testing/struct.Clock.html) (dev-dependency) |
 //! | `MemoryReactor`, `MemoryReactorClock` | [`torsion_testing::MemoryReactor`](../torsion_testing/struct.MemoryReactor.html), [`MemoryReactorClock`](../torsion_testing/struct.MemoryReactorClock.html) |
 //! | `StringTransport` | [`torsion_testing::StringTransport`](../torsion_testing/struct.StringTransport.html) |
