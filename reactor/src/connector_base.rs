@@ -3,7 +3,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::error::{NotConnectingError, UserError};
 use crate::interfaces::{Connector, ConnectorState, DynProtocolFactory};
@@ -91,8 +91,11 @@ pub struct ConnectorBase<T: ?Sized> {
     factory_started: Cell<bool>,
     /// The time-out of the attempt under way.
     timeout_call: RefCell<Option<DelayedCall>>,
-    /// The connection, while connected.
-    transport: RefCell<Option<Rc<T>>>,
+    /// The connection, while connected. Weak: the connection (held by its
+    /// reactor while open) holds the connector, as Twisted's transport
+    /// holds its `connector`, so that a connector nobody else keeps still
+    /// reports the end of its connection to the factory.
+    transport: RefCell<Option<Weak<T>>>,
 }
 
 impl<T: Transport + ?Sized> ConnectorBase<T> {
@@ -166,10 +169,17 @@ impl<T: Transport + ?Sized> ConnectorBase<T> {
 
     /// The attempt succeeded: the time-out is cancelled and `transport` is
     /// the connection until [`connection_lost`](ConnectorBase::connection_lost).
-    pub fn connected(&self, transport: Rc<T>) {
+    ///
+    /// The base keeps only a weak reference: the reactor keeps the
+    /// connection while it is open, and the connection should keep the
+    /// connector (its close hook holds it and calls `connection_lost`), so
+    /// that `client_connection_lost` reaches the factory even when the
+    /// caller dropped the connector `connect_tcp` returned (Twisted's
+    /// transport holds its `connector`; callers routinely ignore it).
+    pub fn connected(&self, transport: &Rc<T>) {
         self.cancel_timeout();
         self.state.set(ConnectorState::Connected);
-        *self.transport.borrow_mut() = Some(transport);
+        *self.transport.borrow_mut() = Some(Rc::downgrade(transport));
     }
 
     /// The connection ended (Twisted's `connectionLost`): the connector is
@@ -182,9 +192,9 @@ impl<T: Transport + ?Sized> ConnectorBase<T> {
         self.maybe_stop_factory();
     }
 
-    /// The connection, while connected.
+    /// The connection, while connected (and alive).
     pub fn transport(&self) -> Option<Rc<T>> {
-        self.transport.borrow().clone()
+        self.transport.borrow().as_ref().and_then(Weak::upgrade)
     }
 
     /// [`Connector::stop_connecting`]: fails the attempt under way with

@@ -121,6 +121,9 @@ pub struct TransportCore {
     producer_paused: bool,
     /// Reading stopped for the write backlog (see read backpressure).
     read_backlogged: bool,
+    /// The owner scheduled asking a pull producer for more (see
+    /// [`pull_after_write_through`](TransportCore::pull_after_write_through)).
+    pull_pending: bool,
     high: usize,
     low: usize,
 }
@@ -147,6 +150,7 @@ impl TransportCore {
             producer: None,
             producer_paused: false,
             read_backlogged: false,
+            pull_pending: false,
             high: DEFAULT_HIGH_WATER,
             low: DEFAULT_LOW_WATER,
         }
@@ -400,6 +404,42 @@ impl TransportCore {
     pub fn unregister_producer(&mut self) -> Result<ProducerRef, ProducerError> {
         self.producer_paused = false;
         self.producer.take().ok_or(ProducerError::NotRegistered)
+    }
+
+    /// An owner that writes straight to its sink when nothing is buffered
+    /// calls this after such a write left nothing buffered: whether to
+    /// schedule asking the registered pull producer for its next chunk (on
+    /// a later turn, then through [`take_pull`](TransportCore::take_pull)).
+    /// A buffered write gets there through [`flushed`](TransportCore::flushed)
+    /// instead; this is the path where nothing was buffered, so nothing will
+    /// be flushed. `true` at most once until the scheduled call ran.
+    ///
+    /// Twisted's transports ask a non-streaming producer for more each time
+    /// their buffer is written out; without this a pull producer on a
+    /// transport that writes through (the mio connection, pipes) would be
+    /// asked once and never again.
+    pub fn pull_after_write_through(&mut self) -> bool {
+        let pull = matches!(self.producer, Some(ProducerRef::Pull(_)));
+        if !pull || !self.buffer.is_empty() || self.closed || self.pull_pending {
+            return false;
+        }
+        self.pull_pending = true;
+        true
+    }
+
+    /// The scheduled call of
+    /// [`pull_after_write_through`](TransportCore::pull_after_write_through)
+    /// runs: the pull producer to resume, if one is still registered, the
+    /// buffer is still empty (else [`flushed`](TransportCore::flushed)
+    /// resumes it once it is) and the transport is open.
+    pub fn take_pull(&mut self) -> Option<ProducerCall> {
+        self.pull_pending = false;
+        match &self.producer {
+            Some(pull @ ProducerRef::Pull(_)) if self.buffer.is_empty() && !self.closed => {
+                Some(ProducerCall::Resume(pull.clone()))
+            }
+            _ => None,
+        }
     }
 
     /// The protocol paused (`true`) or resumed reading; returns whether it

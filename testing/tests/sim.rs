@@ -378,3 +378,65 @@ fn partition_during_handshake() {
     assert_eq!(connector.state(), ConnectorState::Connected);
     assert_eq!(clients.borrow().len(), 1);
 }
+
+/// The simulation holds open connections as a reactor does: a client
+/// whose connector was dropped and whose protocol keeps no transport still
+/// gets what the server sends, and its factory hears of the end (the
+/// connection keeps its connector, as Twisted's transport does).
+#[test]
+fn dropped_connector_and_unkept_transport() {
+    #[derive(Clone, Default)]
+    struct Heard(Rc<RefCell<(Vec<u8>, Vec<&'static str>)>>);
+    struct Sink(Heard);
+    impl torsion_reactor::Protocol for Sink {
+        fn data_received(&mut self, data: &[u8]) {
+            (self.0).0.borrow_mut().0.extend_from_slice(data);
+        }
+    }
+    impl torsion_reactor::ProtocolFactory for Heard {
+        type Protocol = Sink;
+        fn build_protocol(&self, _: &torsion_reactor::Address) -> Option<Sink> {
+            Some(Sink(self.clone()))
+        }
+        fn client_connection_lost(
+            &self,
+            _: &dyn torsion_reactor::Connector,
+            _: torsion_reactor::Failure,
+        ) {
+            self.0.borrow_mut().1.push("lost");
+        }
+        fn do_stop(&self) {
+            self.0.borrow_mut().1.push("stop");
+        }
+    }
+    struct Greeter;
+    impl torsion_reactor::Protocol for Greeter {
+        fn connection_made(&mut self, transport: torsion_reactor::TransportRef) {
+            transport.write(b"hello");
+            transport.lose_connection();
+        }
+        fn data_received(&mut self, _: &[u8]) {}
+    }
+    let sim = Simulation::new(21);
+    let app = sim.add_host("app").unwrap();
+    let db = sim.add_host("db").unwrap();
+    db.listen_tcp(
+        80,
+        Rc::new(torsion_reactor::Factory::for_protocol(|| Greeter)),
+        50,
+        "",
+    )
+    .unwrap();
+    let heard = Heard::default();
+    drop(app.connect_tcp(
+        "db",
+        80,
+        Rc::new(heard.clone()),
+        Duration::from_secs(5),
+        None,
+    ));
+    sim.run_for(Duration::from_secs(1));
+    let heard = heard.0.borrow();
+    assert_eq!(heard.0, b"hello");
+    assert_eq!(heard.1, ["lost", "stop"]);
+}

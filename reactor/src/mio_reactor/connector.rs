@@ -284,14 +284,17 @@ impl StreamConnector {
         let Some(protocol) = build(&**self.base.factory(), &peer) else {
             return self.fail(Failure::new(NoProtocol));
         };
-        let me = self.me.clone();
+        // The connection keeps its connector (as Twisted's transport does):
+        // the factory hears of the end even if the caller dropped it.
+        let me = self
+            .me
+            .upgrade()
+            .expect("a connector is alive while connecting");
         let on_close = Box::new(move |reason: Failure| {
-            if let Some(me) = me.upgrade() {
-                me.base.connection_lost(&*me, reason);
-            }
+            me.base.connection_lost(&*me, reason);
         });
         match Connection::start(&reactor, stream, Some(peer), None, protocol, Some(on_close)) {
-            Ok(connection) => self.base.connected(connection),
+            Ok(connection) => self.base.connected(&connection),
             Err(e) => self.fail(connect_failure(e)),
         }
     }

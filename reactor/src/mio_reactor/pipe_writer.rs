@@ -124,7 +124,7 @@ impl PipeWriter {
             data
         };
         if rest.is_empty() {
-            return;
+            return self.pull_later();
         }
         let effects = self.core.borrow_mut().buffer(rest);
         if effects.writable == Some(true) && self.end.is_polled() {
@@ -132,6 +132,22 @@ impl PipeWriter {
         }
         if let Some(call) = effects.producer {
             call.perform();
+        }
+    }
+
+    /// After a write that went straight out, a registered pull producer is
+    /// asked for its next chunk on the next turn (as the mio connection).
+    fn pull_later(&self) {
+        if !self.core.borrow_mut().pull_after_write_through() {
+            return;
+        }
+        if let (Some(reactor), Some(me)) = (self.end.reactor.upgrade(), self.me.upgrade()) {
+            reactor.next_turn(move || {
+                let call = me.core.borrow_mut().take_pull();
+                if let Some(call) = call {
+                    call.perform();
+                }
+            });
         }
     }
 

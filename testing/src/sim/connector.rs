@@ -273,13 +273,13 @@ impl SimConnector {
             stream.kill();
             return self.fail(Failure::new(NoProtocol));
         };
-        let me = self.me.clone();
+        // The stream keeps its connector, as the mio reactor's connection
+        // does: the factory hears of the end even if the caller dropped it.
+        let me = self.me();
         stream.set_on_close(Box::new(move |reason: Failure| {
-            if let Some(me) = me.upgrade() {
-                me.base.connection_lost(&*me, reason);
-            }
+            me.base.connection_lost(&*me, reason);
         }));
-        self.base.connected(stream.clone());
+        self.base.connected(&stream);
         stream.start(protocol);
     }
 

@@ -119,7 +119,10 @@ pub(crate) struct Net {
     pub(crate) links: RefCell<BTreeMap<(usize, usize), Link>>,
     pub(crate) partitions: RefCell<BTreeSet<(usize, usize)>>,
     pub(crate) holds: RefCell<BTreeSet<(usize, usize)>>,
-    pub(crate) streams: RefCell<Vec<Weak<SimStream>>>,
+    /// Every stream end until it closes (pruned now and then): the
+    /// simulation holds open connections as a reactor does, whoever else
+    /// keeps them.
+    pub(crate) streams: RefCell<Vec<Rc<SimStream>>>,
     pub(crate) next_stream: Cell<u64>,
     pub(crate) tcp_timeout: Cell<Duration>,
     pub(crate) trace: RefCell<Vec<String>>,
@@ -243,16 +246,16 @@ impl Net {
     pub(crate) fn register_stream(&self, stream: &Rc<SimStream>) {
         let mut streams = self.streams.borrow_mut();
         if streams.len() >= 64 && streams.len().is_power_of_two() {
-            streams.retain(|s| s.upgrade().is_some_and(|s| !s.is_closed()));
+            streams.retain(|s| !s.is_closed());
         }
-        streams.push(Rc::downgrade(stream));
+        streams.push(stream.clone());
     }
 
     /// The live streams, in creation order.
     pub(crate) fn live_streams(&self) -> Vec<Rc<SimStream>> {
         let mut streams = self.streams.borrow_mut();
-        streams.retain(|s| s.upgrade().is_some_and(|s| !s.is_closed()));
-        streams.iter().filter_map(Weak::upgrade).collect()
+        streams.retain(|s| !s.is_closed());
+        streams.clone()
     }
 
     /// A link came back: every stalled stream resends.

@@ -13,6 +13,25 @@ use crate::interfaces::{
 use crate::transport_core::ProducerCall;
 use crate::Address;
 
+impl Connection {
+    /// After a write that went straight out, a registered pull producer is
+    /// asked for its next chunk on the next turn (Twisted asks it each time
+    /// the buffer is written out; nothing was buffered here).
+    fn pull_later(&self) {
+        if !self.state.borrow_mut().core.pull_after_write_through() {
+            return;
+        }
+        if let (Some(reactor), Some(me)) = (self.reactor(), self.me.upgrade()) {
+            reactor.next_turn(move || {
+                let call = me.state.borrow_mut().core.take_pull();
+                if let Some(call) = call {
+                    call.perform();
+                }
+            });
+        }
+    }
+}
+
 impl Consumer for Connection {
     fn write(&self, data: &[u8]) {
         if data.is_empty() || !self.accepting_writes() {
@@ -22,7 +41,7 @@ impl Consumer for Connection {
             return self.buffer(data);
         }
         match self.write_now(&[IoSlice::new(data)]) {
-            Some(n) if n == data.len() => {}
+            Some(n) if n == data.len() => self.pull_later(),
             Some(n) => self.buffer(&data[n..]),
             None => {}
         }
@@ -97,6 +116,9 @@ impl Transport for Connection {
         let Some(mut written) = self.write_now(&slices) else {
             return;
         };
+        if written == data.iter().map(|d| d.len()).sum::<usize>() {
+            return self.pull_later();
+        }
         for chunk in data {
             if written >= chunk.len() {
                 written -= chunk.len();
