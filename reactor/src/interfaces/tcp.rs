@@ -101,7 +101,9 @@ pub trait ListeningPort {
     fn start_listening(&self) -> Result<(), CannotListenError>;
 
     /// Stops accepting; fires once the socket is closed and the factory's
-    /// `do_stop` ran.
+    /// `do_stop` ran, or fails with a [`PanicError`](crate::error::PanicError)
+    /// if `do_stop` panicked (Twisted's Deferred fails with `stopFactory`'s
+    /// exception); the socket is closed either way.
     fn stop_listening(&self) -> Deferred<()>;
 
     /// The address it listens on (with the real port when asked for port 0).

@@ -15,7 +15,7 @@ use super::reactor::{IoSource, ReactorState};
 use super::stream::Stream;
 use crate::error::{CannotListenError, PanicError};
 use crate::interfaces::{DynProtocolFactory, ListeningPort, ProtocolRef};
-use crate::{succeed, Address, Deferred, ReactorTimeExt};
+use crate::{fail, succeed, Address, Deferred, Failure, ReactorTimeExt};
 
 /// Accepts handled per readiness event before yielding to other sources.
 const ACCEPTS_PER_TURN: usize = 64;
@@ -320,7 +320,12 @@ impl ListeningPort for StreamPort {
             }
             drop(listener);
             self.bind.closed();
-            self.factory.do_stop();
+            // A panicking `do_stop` fails the Deferred (Twisted's
+            // `stopListening` Deferred fails with `stopFactory`'s error);
+            // the port is closed either way and can listen again.
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.factory.do_stop())) {
+                return fail(Failure::new(PanicError::from_payload(payload.as_ref())));
+            }
         }
         succeed(())
     }
