@@ -172,6 +172,21 @@ fn connecting_to_a_missing_path_is_refused() {
 /// is a working descriptor (here: the write end of a pipe we read back).
 #[test]
 fn passing_a_file_descriptor() {
+    pass_descriptors(1, b"x");
+}
+
+/// 600 descriptors queued before ten bytes all arrive: they go out in
+/// messages of at most 64 (a message of more than 253 is refused by the
+/// kernel, and a receiver with room for fewer loses the rest), one message
+/// per byte while more wait (Twisted sends one per byte).
+#[test]
+fn passing_many_file_descriptors() {
+    pass_descriptors(600, b"0123456789");
+}
+
+/// Sends `count` copies of a pipe's write end, then `bytes`; checks every
+/// copy arrives before the bytes and works.
+fn pass_descriptors(count: usize, bytes: &'static [u8]) {
     use std::io::{Read, Write};
     use std::os::fd::OwnedFd;
     use torsion_reactor::FileDescriptorReceiver;
@@ -197,13 +212,16 @@ fn passing_a_file_descriptor() {
             self.fds.borrow_mut().push(descriptor);
         }
     }
-    struct Sender(Rc<RefCell<Option<OwnedFd>>>);
+    struct Sender(Rc<RefCell<Option<OwnedFd>>>, usize, &'static [u8]);
     impl Protocol for Sender {
         fn connection_made(&mut self, t: TransportRef) {
             let unix = t.as_unix().expect("a UNIX transport passes descriptors");
-            unix.send_file_descriptor(self.0.borrow_mut().take().unwrap())
-                .unwrap();
-            t.write(b"x");
+            let fd = self.0.borrow_mut().take().unwrap();
+            for _ in 1..self.1 {
+                unix.send_file_descriptor(fd.try_clone().unwrap()).unwrap();
+            }
+            unix.send_file_descriptor(fd).unwrap();
+            t.write(self.2);
         }
         fn data_received(&mut self, _: &[u8]) {}
     }
@@ -227,19 +245,37 @@ fn passing_a_file_descriptor() {
             0o600,
         )
         .unwrap();
-    let (mut read_end, write_end) = std::io::pipe().unwrap();
-    let to_send = Rc::new(RefCell::new(Some(OwnedFd::from(write_end))));
+    let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
+    let mut read_end = std::fs::File::from(read_end);
+    let to_send = Rc::new(RefCell::new(Some(write_end)));
     let s = to_send.clone();
     reactor.connect_unix(
         &path,
-        Rc::new(Factory::for_protocol(move || Sender(s.clone()))),
+        Rc::new(Factory::for_protocol(move || {
+            Sender(s.clone(), count, bytes)
+        })),
         DEFAULT_CONNECT_TIMEOUT,
     );
-    run_until(&reactor, "the descriptor and the byte", || {
-        events.borrow().len() == 2
+    run_until(&reactor, "the descriptors and the bytes", || {
+        fds.borrow().len() == count
+            && events
+                .borrow()
+                .iter()
+                .filter_map(|e| e.strip_prefix("data "))
+                .collect::<String>()
+                .len()
+                == bytes.len()
     });
-    assert_eq!(*events.borrow(), ["fd", "data x"]);
+    let events = events.borrow();
+    assert_eq!(events.first().map(String::as_str), Some("fd"));
+    let data: String = events
+        .iter()
+        .filter_map(|e| e.strip_prefix("data "))
+        .collect();
+    assert_eq!(data.as_bytes(), bytes);
+    assert_eq!(fds.borrow().len(), count);
     let received = fds.borrow_mut().pop().unwrap();
+    fds.borrow_mut().clear();
     let mut pipe = std::fs::File::from(received);
     pipe.write_all(b"through the passed descriptor").unwrap();
     drop(pipe);

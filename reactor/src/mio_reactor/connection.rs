@@ -25,6 +25,18 @@ mod transport;
 
 /// Reads handled per readiness event before yielding to other connections.
 const READS_PER_TURN: usize = 16;
+/// The most descriptors sent in one message: what Twisted's receiver takes
+/// per `recvmsg` (64; the kernel would close the rest there, and refuses
+/// more than 253 in a message, `SCM_MAX_FD`). More wait for the next byte.
+const MAX_FDS_PER_MESSAGE: usize = 64;
+/// Queued descriptors past which a streaming producer is paused (Twisted's
+/// unix transport pauses at 64).
+const MAX_QUEUED_FDS: usize = 64;
+
+/// The first byte of `data`, if it has one.
+fn first_byte<'a>(data: &'a [IoSlice<'_>]) -> Option<&'a [u8]> {
+    data.iter().find(|s| !s.is_empty()).map(|s| &s[..1])
+}
 
 /// Told when the connection ends (a connector's `client_connection_lost`).
 pub(crate) type OnClose = Box<dyn FnOnce(Failure)>;
@@ -215,6 +227,10 @@ impl Connection {
                 Some(stream) => stream.read_with_fds(&mut buffer, &mut fds),
                 None => break,
             };
+            // A message with descriptors ends a read early (the kernel does
+            // not read past it), so a short read then says nothing about
+            // what else waits: read on.
+            let short_is_empty = fds.is_empty();
             // Descriptors arrive before the bytes they came with, as in Twisted.
             self.deliver_fds(fds);
             match read {
@@ -226,7 +242,7 @@ impl Connection {
                     reads += 1;
                     let data = &buffer[..n];
                     self.with_protocol("data_received", |p| p.data_received(data));
-                    if n < buffer.len() && !drain {
+                    if n < buffer.len() && !drain && short_is_empty {
                         break;
                     }
                 }
@@ -317,8 +333,24 @@ impl Connection {
 
     /// Writes, passing pending descriptors with the first byte.
     fn write_passing_fds(&self, stream: &Stream, data: &[IoSlice<'_>]) -> io::Result<usize> {
-        let fds = std::mem::take(&mut self.state.borrow_mut().pending_fds);
-        self.finish_fd_write(stream, data, fds)
+        let (fds, more) = self.take_fd_batch();
+        match first_byte(data) {
+            Some(one) if more => self.finish_fd_write(stream, &[IoSlice::new(one)], fds),
+            _ => self.finish_fd_write(stream, data, fds),
+        }
+    }
+
+    /// The pending descriptors one message can carry (the kernel takes at
+    /// most [`MAX_FDS_PER_MESSAGE`]), and whether more wait after them
+    /// (then the message carries one byte, so the next byte can carry the
+    /// next batch).
+    fn take_fd_batch(&self) -> (Vec<OwnedFd>, bool) {
+        let mut state = self.state.borrow_mut();
+        let pending = &mut state.pending_fds;
+        if pending.len() <= MAX_FDS_PER_MESSAGE {
+            return (std::mem::take(pending), false);
+        }
+        (pending.drain(..MAX_FDS_PER_MESSAGE).collect(), true)
     }
 
     fn finish_fd_write(
@@ -348,8 +380,13 @@ impl Connection {
                 }
             });
             if !delivered {
+                let name = self.protocol().map_or("<gone>", |p| {
+                    p.try_borrow().map_or("<busy>", |p| p.log_prefix())
+                });
                 log::warn!(
-                    "{} sent a file descriptor but the protocol does not receive them; closed it",
+                    "{name} on {} received a file descriptor from {} but does not receive \
+                     them (not a FileDescriptorReceiver); closed it",
+                    self.host,
                     self.peer
                 );
             }
@@ -367,7 +404,7 @@ impl Connection {
         loop {
             // Descriptors go out with the first byte of this write; taken
             // out first so the buffer can stay borrowed during the syscall.
-            let fds = std::mem::take(&mut self.state.borrow_mut().pending_fds);
+            let (fds, more) = self.take_fd_batch();
             let written = {
                 let state = self.state.borrow();
                 if state.core.buffered() == 0 || state.core.is_closed() {
@@ -383,6 +420,8 @@ impl Connection {
                 let data = [IoSlice::new(a), IoSlice::new(b)];
                 if fds.is_empty() {
                     stream.write_vectored(&data)
+                } else if let (true, Some(one)) = (more, first_byte(&data)) {
+                    stream.write_with_fds(&[IoSlice::new(one)], &fds)
                 } else {
                     stream.write_with_fds(&data, &fds)
                 }
@@ -453,6 +492,14 @@ impl Connection {
                     Failure::new(ConnectionLost::from_io(error))
                 } else if state.core.is_aborting() {
                     Failure::new(ConnectionAborted)
+                } else if !state.pending_fds.is_empty() {
+                    // Twisted's FileDescriptorOverrun (a ConnectionLost):
+                    // descriptors were queued with no byte left to carry them.
+                    Failure::new(ConnectionLost::from_io(io::Error::other(format!(
+                        "{} file descriptor(s) queued with send_file_descriptor had no \
+                         byte written after them to go with (FileDescriptorOverrun)",
+                        state.pending_fds.len()
+                    ))))
                 } else {
                     Failure::new(ConnectionDone)
                 }

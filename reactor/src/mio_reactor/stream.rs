@@ -10,8 +10,10 @@ use mio::{Interest, Registry, Token};
 
 use crate::Address;
 
-/// Descriptors accepted in one read; more in one message are closed by the kernel.
-const MAX_FDS_PER_READ: usize = 16;
+/// Descriptors accepted in one read: the most one message can carry on
+/// Linux (`SCM_MAX_FD`), so the kernel never has to close any for lack of
+/// room (it would, silently, past the room given).
+const MAX_FDS_PER_READ: usize = 253;
 
 /// A connected stream socket of either family.
 pub(crate) enum Stream {
@@ -67,8 +69,14 @@ impl Stream {
             rustix::net::RecvFlags::CMSG_CLOEXEC,
         )?;
         for message in control.drain() {
-            if let rustix::net::RecvAncillaryMessage::ScmRights(received) = message {
-                fds.extend(received);
+            match message {
+                rustix::net::RecvAncillaryMessage::ScmRights(received) => fds.extend(received),
+                // Twisted logs and skips what it cannot use (credentials a
+                // peer's SO_PASSCRED brings, say); the bytes still arrive.
+                _ => log::warn!(
+                    "received unsupported ancillary data (not SCM_RIGHTS) on a UNIX \
+                     connection; ignored it"
+                ),
             }
         }
         Ok(received.bytes)

@@ -1,6 +1,7 @@
 //! [`ReactorUnix`] for the reactor: UNIX socket files.
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -44,12 +45,23 @@ fn remove_stale(path: &Path) -> io::Result<()> {
     }
 }
 
+/// Whether `path` names a socket in Linux's abstract namespace (a leading
+/// NUL byte): no file, so nothing to remove, chmod or unlink (as Twisted).
+fn is_abstract(path: &Path) -> bool {
+    path.as_os_str().as_bytes().first() == Some(&0)
+}
+
 impl UnixBind {
     fn listen(&self) -> io::Result<mio::net::UnixListener> {
-        remove_stale(&self.path)?;
+        let file = !is_abstract(&self.path);
+        if file {
+            remove_stale(&self.path)?;
+        }
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.bind(&SockAddr::unix(&self.path)?)?;
-        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(self.mode))?;
+        if file {
+            std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(self.mode))?;
+        }
         socket.listen(i32::try_from(self.backlog).unwrap_or(i32::MAX))?;
         socket.set_nonblocking(true)?;
         Ok(mio::net::UnixListener::from_std(socket.into()))
@@ -71,7 +83,9 @@ impl Bind for UnixBind {
 
     /// Twisted removes the socket file when the port stops listening.
     fn closed(&self) {
-        let _ = std::fs::remove_file(&self.path);
+        if !is_abstract(&self.path) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::{self, IoSlice};
 use std::os::fd::OwnedFd;
 
-use super::{Connection, Stream};
+use super::{Connection, Stream, MAX_QUEUED_FDS};
 use crate::error::ProducerError;
 use crate::interfaces::{
     Consumer, Producer, ProducerRef, PushProducer, TcpTransport, Transport, UnixTransport,
@@ -241,6 +241,17 @@ impl UnixTransport for Connection {
         }
         // Sent with the next byte that goes out (a write must follow).
         state.pending_fds.push(descriptor);
+        // Too many waiting: a streaming producer pauses (Twisted's unix
+        // transport does past 64); it resumes once the buffer drains.
+        let pause = if state.pending_fds.len() > MAX_QUEUED_FDS {
+            state.core.pause_if_above_high(usize::MAX)
+        } else {
+            None
+        };
+        drop(state);
+        if let Some(call) = pause {
+            call.perform();
+        }
         Ok(())
     }
 }
