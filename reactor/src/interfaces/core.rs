@@ -86,7 +86,8 @@ pub mod events {
 /// # let _ = flush_on_shutdown;
 /// ```
 pub trait ReactorCore {
-    /// Whether the loop is running (Twisted's `running`).
+    /// Whether the loop is running (Twisted's `running`): from the "during"
+    /// phase of `startup` until the "during" phase of `shutdown`.
     fn is_running(&self) -> bool;
 
     /// Fires `startup`, runs the loop until [`stop`](ReactorCore::stop), fires
@@ -113,7 +114,8 @@ pub trait ReactorCore {
     /// fires before the reactor starts cannot stop it; here it can.
     fn stop(&self) -> Result<(), ReactorError>;
 
-    /// Stops the loop at once without firing `shutdown` (Twisted's `crash`).
+    /// Stops the loop at once without firing `shutdown` (Twisted's `crash`);
+    /// `run` may be called again afterwards (it fires `startup` again).
     fn crash(&self);
 
     /// Calls `call` once the reactor runs, or now if it already does

@@ -48,6 +48,10 @@ pub(crate) trait IoSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Lifecycle {
     Idle,
+    /// `run` fired "startup" and its "before" triggers run (or wait):
+    /// not running yet (Twisted sets `running` in the "during" phase), but
+    /// `run` is refused and `stop` is taken.
+    Starting,
     Running,
     Stopping,
     Stopped,
@@ -65,6 +69,8 @@ pub(crate) struct ReactorState {
     /// has not started yet).
     stop_before_run: Cell<bool>,
     exit: Cell<bool>,
+    /// `crash` ended the loop (not a stop): `run` may be called again.
+    crashed: Cell<bool>,
     system_events: Rc<SystemTriggers>,
     thread_handle: ThreadHandle,
     thread_calls: ThreadCalls,
@@ -161,6 +167,7 @@ impl Reactor {
             shutdown_pending: Cell::new(false),
             stop_before_run: Cell::new(false),
             exit: Cell::new(false),
+            crashed: Cell::new(false),
             system_events: Rc::default(),
             thread_handle,
             thread_calls,
@@ -182,6 +189,23 @@ impl Reactor {
                 if let Some(shared) = weak.upgrade() {
                     shared.disconnect_all();
                     shared.exit.set(true);
+                    // Twisted's "during shutdown" crash: from the "after"
+                    // phase on the reactor is not running and cannot run.
+                    shared.lifecycle.set(Lifecycle::Stopped);
+                }
+                None
+            }),
+        );
+        // Twisted's `_reallyStartRunning`: running from "during startup".
+        let weak = Rc::downgrade(&shared);
+        shared.system_events.add(
+            Phase::During,
+            events::STARTUP,
+            Box::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    if shared.lifecycle.get() == Lifecycle::Starting {
+                        shared.lifecycle.set(Lifecycle::Running);
+                    }
                 }
                 None
             }),
@@ -427,7 +451,10 @@ impl ReactorState {
                     if let Some(signals) = signals.as_deref_mut() {
                         for signal in signals.pending() {
                             log::info!("received signal {signal}, stopping the reactor");
-                            if self.lifecycle.get() == Lifecycle::Running {
+                            if matches!(
+                                self.lifecycle.get(),
+                                Lifecycle::Starting | Lifecycle::Running
+                            ) {
                                 self.request_stop();
                             }
                         }
@@ -456,7 +483,9 @@ impl ReactorCore for Reactor {
     fn run(&self) -> Result<(), ReactorError> {
         let shared = &self.shared;
         match shared.lifecycle.get() {
-            Lifecycle::Running | Lifecycle::Stopping => return Err(ReactorError::AlreadyRunning),
+            Lifecycle::Starting | Lifecycle::Running | Lifecycle::Stopping => {
+                return Err(ReactorError::AlreadyRunning)
+            }
             Lifecycle::Stopped => return Err(ReactorError::NotRestartable),
             Lifecycle::Idle => {}
         }
@@ -474,10 +503,15 @@ impl ReactorCore for Reactor {
         } else {
             None
         };
-        shared.lifecycle.set(Lifecycle::Running);
+        shared.lifecycle.set(Lifecycle::Starting);
         drop(shared.system_events.fire(events::STARTUP));
         shared.run_soon();
-        if shared.stop_before_run.replace(false) && shared.lifecycle.get() == Lifecycle::Running {
+        if shared.stop_before_run.replace(false)
+            && matches!(
+                shared.lifecycle.get(),
+                Lifecycle::Starting | Lifecycle::Running
+            )
+        {
             shared.request_stop();
         }
         let mut events = Events::with_capacity(1024);
@@ -491,13 +525,20 @@ impl ReactorCore for Reactor {
         if let Some(signals) = signals.as_mut() {
             let _ = shared.registry.deregister(signals);
         }
-        shared.lifecycle.set(Lifecycle::Stopped);
+        if shared.crashed.replace(false) && shared.lifecycle.get() != Lifecycle::Stopped {
+            // Twisted's crash: the loop ends without shutdown, and `run`
+            // may be called again (it fires "startup" again).
+            shared.exit.set(false);
+            shared.lifecycle.set(Lifecycle::Idle);
+        } else {
+            shared.lifecycle.set(Lifecycle::Stopped);
+        }
         outcome
     }
 
     fn stop(&self) -> Result<(), ReactorError> {
         match self.shared.lifecycle.get() {
-            Lifecycle::Running => self.shared.request_stop(),
+            Lifecycle::Starting | Lifecycle::Running => self.shared.request_stop(),
             Lifecycle::Idle => self.shared.stop_before_run.set(true),
             Lifecycle::Stopping | Lifecycle::Stopped => return Err(ReactorError::NotRunning),
         }
@@ -505,6 +546,7 @@ impl ReactorCore for Reactor {
     }
 
     fn crash(&self) {
+        self.shared.crashed.set(true);
         self.shared.exit.set(true);
     }
 
