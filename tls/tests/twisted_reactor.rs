@@ -16,8 +16,17 @@
 //!   check instead that the TLS transport holds the producer (a second
 //!   registration is refused, unregistering succeeds once) across
 //!   `start_tls`, and that the connection then closes as Twisted's does.
-//! * No `handshakeCompleted` callback: the test waits for
-//!   `is_handshake_complete()` and acts from the test body.
+//! * No `handshakeCompleted` callback: the test body waits for
+//!   `is_handshake_complete()`.
+//!
+//! `start_tls_after_register_producer_*` found a difference, since fixed:
+//! an abort closed (with RST) right after the current event's handler,
+//! before a peer on the same reactor had its connect completion of the
+//! same poll handled (it then read ECONNRESET and its connect failed);
+//! the close now waits for the next turn, as Twisted's `callLater(0)`.
+//! * Torsion closes TCP right after sending its TLS close alert, where
+//!   Twisted waits for the peer's: the peer's own alert may then meet a
+//!   closed socket, so the producer tests accept either end's reason.
 
 mod util;
 
@@ -34,7 +43,6 @@ use torsion_reactor::{
 use torsion_tls::{start_tls, TlsContext, TlsFactory};
 use util::Pki;
 
-/// What one side saw.
 #[derive(Default)]
 struct Record {
     transport: Option<TransportRef>,
@@ -49,23 +57,19 @@ type OnData = Rc<dyn Fn(&TransportRef, &[u8])>;
 /// A protocol recording what happens, with optional hooks.
 struct Peer {
     record: Rec,
-    on_made: Option<OnMade>,
-    on_data: Option<OnData>,
+    on_made: OnMade,
+    on_data: OnData,
 }
 
 impl Protocol for Peer {
     fn connection_made(&mut self, transport: TransportRef) {
         self.record.borrow_mut().transport = Some(transport.clone());
-        if let Some(hook) = &self.on_made {
-            hook(&transport);
-        }
+        (self.on_made)(&transport);
     }
     fn data_received(&mut self, data: &[u8]) {
         self.record.borrow_mut().received.extend_from_slice(data);
         let transport = self.record.borrow().transport.clone().expect("connected");
-        if let Some(hook) = &self.on_data {
-            hook(&transport, data);
-        }
+        (self.on_data)(&transport, data);
     }
     fn connection_lost(&mut self, reason: Failure) {
         self.record.borrow_mut().lost = Some(reason);
@@ -74,7 +78,11 @@ impl Protocol for Peer {
 
 /// A factory of [`Peer`]s sharing `record`.
 fn peers(record: &Rec, on_made: Option<OnMade>, on_data: Option<OnData>) -> Factory<Peer> {
-    let record = record.clone();
+    let (record, on_made, on_data): (_, OnMade, OnData) = (
+        record.clone(),
+        on_made.unwrap_or_else(|| Rc::new(|_| {})),
+        on_data.unwrap_or_else(|| Rc::new(|_, _| {})),
+    );
     Factory::for_protocol(move || Peer {
         record: record.clone(),
         on_made: on_made.clone(),
@@ -90,8 +98,7 @@ fn wrap(factory: Factory<Peer>, context: Option<TlsContext>) -> Rc<dyn DynProtoc
     }
 }
 
-/// Records the client's connection failure (Twisted's
-/// `runProtocolsWithReactor` logs it as an error, failing the test).
+/// Records a client connection failure (Twisted logs it: the test fails).
 struct ClientSide {
     inner: Rc<dyn DynProtocolFactory>,
     failed: Rc<RefCell<Option<Failure>>>,
@@ -141,10 +148,13 @@ impl Setup {
         }
     }
 
-    /// Iterates the reactor until `done`, failing after 15 s.
+    /// Iterates until `done`; fails after 15 s or if the connect failed.
     fn wait_until(&self, what: &str, mut done: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(15);
         while !done() {
+            if let Some(failure) = self.connect_failed.borrow().as_ref() {
+                panic!("waiting for {what}, the client's connection failed: {failure}");
+            }
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             self.reactor
                 .iterate(Some(Duration::from_millis(20)))
@@ -152,37 +162,18 @@ impl Setup {
         }
     }
 
-    /// Waits until both sides lost their connection.
     fn wait_both_lost(&self, server: &Rec, client: &Rec) {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while server.borrow().lost.is_none() || client.borrow().lost.is_none() {
-            if let Some(failure) = self.connect_failed.borrow().as_ref() {
-                panic!(
-                    "the client's connection failed: {failure} (server: {:?})",
-                    server.borrow().lost.as_ref().map(ToString::to_string)
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for both connection_lost: server {:?}, client {:?} (made: {})",
-                server.borrow().lost.as_ref().map(ToString::to_string),
-                client.borrow().lost.as_ref().map(ToString::to_string),
-                client.borrow().transport.is_some(),
-            );
-            self.reactor
-                .iterate(Some(Duration::from_millis(20)))
-                .expect("iterate");
-        }
+        self.wait_until("both connection_lost", || {
+            server.borrow().lost.is_some() && client.borrow().lost.is_some()
+        });
     }
 }
 
 impl Drop for Setup {
     fn drop(&mut self) {
         self.connector.disconnect();
-        let _ = self.port.stop_listening();
-        for _ in 0..3 {
-            let _ = self.reactor.iterate(Some(Duration::from_millis(1)));
-        }
+        drop(self.port.stop_listening());
+        let _ = self.reactor.iterate(Some(Duration::from_millis(1)));
     }
 }
 
@@ -190,16 +181,20 @@ fn reason(record: &Rec) -> Failure {
     record.borrow().lost.clone().expect("connection lost")
 }
 
-/// Twisted's `ConnectionClosed`: `ConnectionDone` or `ConnectionLost`
-/// (of which `ConnectionAborted` is a kind).
+/// Asserts `side` lost its connection for a reason passing `ok`.
+fn check_lost(side: &str, record: &Rec, ok: fn(&Failure) -> bool) {
+    let reason = reason(record);
+    assert!(ok(&reason), "{side}: {reason}");
+}
+
+/// Twisted's `ConnectionClosed` (`ConnectionDone`, `ConnectionLost`, ...).
 fn is_connection_closed(reason: &Failure) -> bool {
     reason.check::<ConnectionDone>()
         || reason.check::<ConnectionLost>()
         || reason.check::<ConnectionAborted>()
 }
 
-/// A producer that does nothing but remember whether it was stopped
-/// (Twisted's `FakeProducer`), usable as push or pull producer.
+/// Twisted's `FakeProducer` (push or pull), remembering if stopped.
 #[derive(Default)]
 struct FakeProducer {
     stopped: Cell<bool>,
@@ -221,20 +216,23 @@ impl PullProducer for FakeProducer {
 }
 
 fn fake_ref(producer: &Rc<FakeProducer>, streaming: bool) -> ProducerRef {
-    if streaming {
-        ProducerRef::Push(producer.clone())
-    } else {
-        ProducerRef::Pull(producer.clone())
+    match streaming {
+        true => ProducerRef::Push(producer.clone()),
+        false => ProducerRef::Pull(producer.clone()),
     }
 }
 
-/// `test_tls.SSLClientTestsMixin.test_badContext` and
-/// `test_tls.TLSPortTestsBuilder.test_badContext` (same Twisted name,
-/// hence one module each).
-mod ssl_client_tests {
-    use rustls::RootCertStore;
-    use torsion_tls::{ClientTlsOptions, TlsConfigError};
+/// Asserts a broken configuration is refused at once, naming the cause.
+fn assert_refused(result: Result<TlsContext, torsion_tls::TlsConfigError>) {
+    let error = result.expect_err("a broken configuration");
+    let named = error.to_string().contains("invalid TLS configuration");
+    assert!(
+        named && matches!(error, torsion_tls::TlsConfigError::Rustls(_)),
+        "{error:?}"
+    );
+}
 
+mod ssl_client_tests {
     /// Twisted `SSLClientTestsMixin.test_badContext`: a broken client
     /// context's error is raised by the call that sets up the TLS client
     /// (`connectSSL`), not later. Torsion: the client context is made
@@ -242,21 +240,12 @@ mod ssl_client_tests {
     /// anchor) is refused right there, with the cause.
     #[test]
     fn bad_context() {
-        let error = ClientTlsOptions::with_roots(RootCertStore::empty())
-            .context("localhost")
-            .expect_err("a client context without trust anchors");
-        assert!(matches!(error, TlsConfigError::Rustls(_)), "{error:?}");
-        assert!(
-            error.to_string().contains("invalid TLS configuration"),
-            "{error}"
-        );
+        let options = torsion_tls::ClientTlsOptions::with_roots(rustls::RootCertStore::empty());
+        super::assert_refused(options.context("localhost"));
     }
 }
 
 mod tls_port_tests {
-    use rustls::pki_types::PrivateKeyDer;
-    use torsion_tls::{ServerTlsOptions, TlsConfigError};
-
     /// Twisted `TLSPortTestsBuilder.test_badContext`: a broken server
     /// context's error is raised by the call that sets up the TLS port
     /// (`listenSSL`). Torsion: the server context is made before listening
@@ -264,22 +253,15 @@ mod tls_port_tests {
     #[test]
     fn bad_context() {
         let (chain, _key) = super::Pki::new("CA").leaf(&["localhost"]);
-        let error = ServerTlsOptions::new(chain, PrivateKeyDer::Pkcs8(vec![0u8; 16].into()))
-            .context()
-            .expect_err("a server context with a garbage key");
-        assert!(matches!(error, TlsConfigError::Rustls(_)), "{error:?}");
-        assert!(
-            error.to_string().contains("invalid TLS configuration"),
-            "{error}"
-        );
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(vec![0u8; 16].into());
+        super::assert_refused(torsion_tls::ServerTlsOptions::new(chain, key).context());
     }
 }
 
 /// Twisted `SSLClientTestsMixin.test_disconnectAfterWriteAfterStartTLS`:
-/// both ends switch a plaintext TCP connection to TLS, write, and on the
-/// first data write again and `lose_connection`; both ends must see the
-/// connection closed (`ConnectionClosed`), the close alert's send not
-/// masking the close.
+/// both ends switch plaintext TCP to TLS and write; on data, write again
+/// and `lose_connection`: both ends must see `ConnectionClosed` (a masked
+/// send error while sending the close alert must not hide the close).
 #[test]
 fn disconnect_after_write_after_start_tls() {
     let pki = Pki::new("CA");
@@ -304,8 +286,7 @@ fn disconnect_after_write_after_start_tls() {
     );
     setup.wait_both_lost(&server, &client);
     for (side, record) in [("server", &server), ("client", &client)] {
-        let reason = reason(record);
-        assert!(is_connection_closed(&reason), "{side}: {reason}");
+        check_lost(side, record, is_connection_closed);
         assert!(record.borrow().received.starts_with(b"x"), "{side}");
     }
 }
@@ -331,10 +312,8 @@ fn lose_connection_pass_through() {
     );
     setup.wait_both_lost(&server, &client);
     assert_eq!(client.borrow().received, b"plain bye");
-    for (side, record) in [("server", &server), ("client", &client)] {
-        let reason = reason(record);
-        assert!(reason.check::<ConnectionDone>(), "{side}: {reason}");
-    }
+    check_lost("server", &server, Failure::check::<ConnectionDone>);
+    check_lost("client", &client, Failure::check::<ConnectionDone>);
 }
 
 /// The body of Twisted's `ProducerProtocol.handshakeCompleted`, run once
@@ -365,10 +344,8 @@ fn producer_protocol(setup: &Setup, server: &Rec, client: &Rec) {
     // is only `ConnectionClosed`: Torsion closes the TCP connection right
     // after sending close_notify (Twisted waits for the peer's), so the
     // server's answering close_notify may meet a closed socket (EPIPE).
-    let reason = reason(client);
-    assert!(reason.check::<ConnectionDone>(), "client: {reason}");
-    let reason = crate::reason(server);
-    assert!(is_connection_closed(&reason), "server: {reason}");
+    check_lost("client", client, Failure::check::<ConnectionDone>);
+    check_lost("server", server, is_connection_closed);
 }
 
 /// Twisted `ProducerTestsMixin.test_producerSSLFromStart`: on a
@@ -438,8 +415,7 @@ fn start_tls_after_register_producer(streaming: bool) {
     setup.wait_both_lost(&server, &client);
     assert_eq!(*results.borrow(), [true; 4]);
     assert!(!producer.stopped.get());
-    let reason = reason(&server);
-    assert!(reason.check::<ConnectionAborted>(), "server: {reason}");
+    check_lost("server", &server, Failure::check::<ConnectionAborted>);
 }
 
 /// Twisted `ProducerTestsMixin.test_startTLSAfterRegisterProducerStreaming`.
@@ -459,6 +435,7 @@ const TOTAL: usize = 4 * 1024 * 1024;
 
 /// A `FileSender`-like pull producer: one 64 KiB chunk per
 /// `resume_producing`, then unregisters and closes.
+#[derive(Default)]
 struct FileLike {
     transport: RefCell<Option<TransportRef>>,
     sent: Cell<usize>,
@@ -497,11 +474,7 @@ impl PullProducer for FileLike {
 fn file_sender_over_tls() {
     let pki = Pki::new("CA");
     let (server, client) = (Rec::default(), Rec::default());
-    let producer = Rc::new(FileLike {
-        transport: RefCell::new(None),
-        sent: Cell::new(0),
-        stopped: Cell::new(false),
-    });
+    let producer = Rc::new(FileLike::default());
     let p = producer.clone();
     let made: OnMade = Rc::new(move |t: &TransportRef| {
         *p.transport.borrow_mut() = Some(t.clone());
@@ -520,11 +493,7 @@ fn file_sender_over_tls() {
     assert!(!producer.stopped.get());
     let received = std::mem::take(&mut server.borrow_mut().received);
     assert_eq!(received.len(), TOTAL);
-    let first_bad = received
-        .iter()
-        .enumerate()
-        .position(|(i, &b)| b != (i % 251) as u8);
-    assert_eq!(first_bad, None, "corrupted stream");
-    let reason = reason(&server);
-    assert!(reason.check::<ConnectionDone>(), "server: {reason}");
+    let intact = (0..TOTAL).all(|i| received[i] == (i % 251) as u8);
+    assert!(intact, "corrupted stream");
+    check_lost("server", &server, Failure::check::<ConnectionDone>);
 }

@@ -145,7 +145,11 @@ impl Transport for Connection {
         if let Some(reason) = effects.close {
             let me = self.me.upgrade();
             if let (Some(reactor), Some(me)) = (self.reactor(), me) {
-                reactor.soon(move || me.close(reason.failure()));
+                // On the next turn, as Twisted's `callLater(0,
+                // connectionLost)`: the events already polled are handled
+                // first (a peer on this reactor whose connect just
+                // completed sees it complete, then the reset).
+                reactor.next_turn(move || me.close(reason.failure()));
             }
         }
     }
