@@ -213,6 +213,20 @@ impl Reactor {
         Ok(Reactor { shared })
     }
 
+    /// How many I/O sources (connections, listening ports, connection
+    /// attempts, pipes) are registered with the poller: what Twisted's
+    /// `getReaders()`/`getWriters()` let a test count, and what
+    /// `removeAll()` would return. A reactor that let everything go has 0.
+    ///
+    /// ```
+    /// let reactor = torsion_reactor::Reactor::new()?;
+    /// assert_eq!(reactor.registered_sources(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn registered_sources(&self) -> usize {
+        self.shared.sources.borrow().len()
+    }
+
     /// Whether `run()` installs SIGINT/SIGTERM handlers (default: yes).
     pub fn set_install_signal_handlers(&self, install: bool) {
         self.shared.install_signal_handlers.set(install);

@@ -75,16 +75,7 @@ pub(crate) fn stop_listening(reactor: &Reactor, port: &Rc<dyn ListeningPort>) {
 
 /// How many I/O sources (connections, ports, connection attempts) the
 /// reactor still has registered with its poller: Twisted's
-/// `len(reactor.removeAll())`. The reactor reports it only in its `Debug`
-/// output (`Reactor { .., sources: N, .. }`), so it is read from there.
+/// `len(reactor.removeAll())`.
 pub(crate) fn registered_sources(reactor: &Reactor) -> usize {
-    let debug = format!("{reactor:?}");
-    let rest = debug
-        .split("sources: ")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no source count in {debug}"));
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no source count in {debug}"))
+    reactor.registered_sources()
 }
