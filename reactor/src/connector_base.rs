@@ -141,7 +141,8 @@ impl<T: Transport + ?Sized> ConnectorBase<T> {
     /// Keeps the time-out of the attempt under way (cancelled when the
     /// attempt ends either way).
     pub fn set_timeout(&self, call: DelayedCall) {
-        if let Some(old) = self.timeout_call.borrow_mut().replace(call) {
+        let old = self.timeout_call.borrow_mut().replace(call);
+        if let Some(old) = old {
             let _ = old.cancel();
         }
     }

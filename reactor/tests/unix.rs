@@ -226,7 +226,7 @@ fn pass_descriptors(count: usize, bytes: &'static [u8]) {
         fn data_received(&mut self, _: &[u8]) {}
     }
 
-    let dir = TempDir::new("fds");
+    let dir = TempDir::new(&format!("fds-{count}"));
     let path = dir.0.join("fds.sock");
     let (events, fds) = (
         Rc::new(RefCell::new(Vec::new())),
@@ -282,4 +282,85 @@ fn pass_descriptors(count: usize, bytes: &'static [u8]) {
     let mut text = String::new();
     read_end.read_to_string(&mut text).unwrap();
     assert_eq!(text, "through the passed descriptor");
+}
+
+/// A streaming producer paused for more than 64 queued descriptors is
+/// resumed once they went out, also when they all went straight out with
+/// the bytes written after them (nothing waited in the byte buffer, so no
+/// flush of it could resume it): 65 descriptors and one byte, then, on
+/// resume, the byte for the last descriptor.
+#[test]
+fn a_producer_paused_for_queued_descriptors_resumes() {
+    use std::cell::Cell;
+    use std::io::Read;
+    use torsion_reactor::{Producer, ProducerRef, PushProducer};
+
+    #[derive(Default)]
+    struct Counts {
+        pauses: Cell<u32>,
+        resumes: Cell<u32>,
+        transport: RefCell<Option<TransportRef>>,
+    }
+    impl Producer for Counts {
+        fn stop_producing(&self) {}
+    }
+    impl PushProducer for Counts {
+        fn pause_producing(&self) {
+            self.pauses.set(self.pauses.get() + 1);
+        }
+        fn resume_producing(&self) {
+            self.resumes.set(self.resumes.get() + 1);
+            if let Some(t) = self.transport.borrow().clone() {
+                t.write(b"b");
+                t.unregister_producer().unwrap();
+                t.lose_connection();
+            }
+        }
+    }
+    struct Sender(Rc<Counts>);
+    impl Protocol for Sender {
+        fn connection_made(&mut self, t: TransportRef) {
+            *self.0.transport.borrow_mut() = Some(t.clone());
+            t.register_producer(ProducerRef::Push(self.0.clone()))
+                .unwrap();
+            let unix = t.as_unix().expect("a UNIX transport");
+            let (_read, write) = std::io::pipe().unwrap();
+            let write = std::os::fd::OwnedFd::from(write);
+            for _ in 0..65 {
+                unix.send_file_descriptor(write.try_clone().unwrap())
+                    .unwrap();
+            }
+            t.write(b"a");
+        }
+        fn data_received(&mut self, _: &[u8]) {}
+    }
+
+    let dir = TempDir::new("fd-pause");
+    let path = dir.0.join("pause.sock");
+    let counts = Rc::new(Counts::default());
+    let c = counts.clone();
+    let reactor = Reactor::new().unwrap();
+    reactor
+        .listen_unix(
+            &path,
+            Rc::new(Factory::for_protocol(move || Sender(c.clone()))),
+            DEFAULT_BACKLOG,
+            0o600,
+        )
+        .unwrap();
+    let reader = {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut got = Vec::new();
+            stream.read_to_end(&mut got).unwrap();
+            got
+        })
+    };
+    run_until(&reactor, "the sender to finish", || reader.is_finished());
+    assert_eq!(reader.join().unwrap(), b"ab");
+    assert_eq!((counts.pauses.get(), counts.resumes.get()), (1, 1));
 }

@@ -230,7 +230,7 @@ impl Connection {
             // A message with descriptors ends a read early (the kernel does
             // not read past it), so a short read then says nothing about
             // what else waits: read on.
-            let short_is_empty = fds.is_empty();
+            let short_means_drained = fds.is_empty();
             // Descriptors arrive before the bytes they came with, as in Twisted.
             self.deliver_fds(fds);
             match read {
@@ -242,7 +242,7 @@ impl Connection {
                     reads += 1;
                     let data = &buffer[..n];
                     self.with_protocol("data_received", |p| p.data_received(data));
-                    if n < buffer.len() && !drain && short_is_empty {
+                    if n < buffer.len() && !drain && short_means_drained {
                         break;
                     }
                 }
@@ -363,11 +363,39 @@ impl Connection {
             return stream.write_vectored(data);
         }
         let result = stream.write_with_fds(data, &fds);
-        if !matches!(result, Ok(n) if n > 0) {
+        if matches!(result, Ok(n) if n > 0) {
+            self.resume_after_fds_later();
+        } else {
             // Not sent: they wait for the next write.
             self.state.borrow_mut().pending_fds.splice(0..0, fds);
         }
         result
+    }
+
+    /// Descriptors went out: a producer paused for more than
+    /// [`MAX_QUEUED_FDS`] queued ones resumes on the next turn once no more
+    /// than that wait and the bytes are at the low-water mark. A flush of
+    /// the byte buffer resumes it too, but a write that went straight out
+    /// leaves nothing to flush.
+    fn resume_after_fds_later(&self) {
+        if !self.state.borrow().core.is_producer_paused() {
+            return;
+        }
+        if let (Some(reactor), Some(me)) = (self.reactor(), self.me.upgrade()) {
+            reactor.next_turn(move || {
+                let call = {
+                    let mut state = me.state.borrow_mut();
+                    if state.pending_fds.len() > MAX_QUEUED_FDS {
+                        return;
+                    }
+                    let backlog = state.core.buffered();
+                    state.core.resume_if_at_low(backlog)
+                };
+                if let Some(call) = call {
+                    call.perform();
+                }
+            });
+        }
     }
 
     fn deliver_fds(&self, fds: Vec<OwnedFd>) {

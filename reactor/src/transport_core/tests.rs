@@ -377,3 +377,27 @@ fn the_read_stop_is_not_the_protocols_pause() {
     assert!(!quiet.read_backlogged());
     assert!(!quiet.read_resumes());
 }
+
+#[test]
+fn a_pull_producer_is_asked_again_after_a_write_through() {
+    let producer: Rc<Counting> = Rc::default();
+    let mut core = TransportCore::new();
+    assert!(!core.pull_after_write_through(), "no producer yet");
+    let _ = core.register_producer(ProducerRef::Pull(producer.clone()));
+    assert!(core.pull_after_write_through());
+    assert!(!core.pull_after_write_through(), "scheduled once");
+    match core.take_pull() {
+        Some(call) => call.perform(),
+        None => panic!("the pull producer is asked"),
+    }
+    assert_eq!(producer.resumes.get(), 1);
+    // Bytes waiting: the flush asks instead.
+    let _ = core.buffer(b"waiting");
+    assert!(!core.pull_after_write_through());
+    assert!(core.take_pull().is_none());
+    // A streaming producer is never pulled.
+    let mut core = TransportCore::new();
+    let _ = core.register_producer(ProducerRef::Push(producer.clone()));
+    assert!(!core.pull_after_write_through());
+    assert!(core.take_pull().is_none());
+}
